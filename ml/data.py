@@ -385,3 +385,24 @@ def dataset_stats(df: pd.DataFrame) -> dict:
         "structure_types": {k: int(v) for k, v in df["structure_type"].value_counts().items()},
         "temperature_bands": bands,
     }
+
+
+def write_metadata(path: str | Path | None = None, *, sources: list[dict] | None = None) -> Path:
+    """(Re)write ``metadata.json`` beside ``data.csv``: column descriptions with units, sources, counts and
+    the sha256 that :func:`load_dataset` checks. Existing ``sources`` are kept unless new ones are given."""
+    csv, meta = resolve_paths(path)
+    old = json.loads(meta.read_text()) if meta.exists() else {}
+    df = load_dataset(csv, verify_checksum=False)
+    info = {
+        "name": old.get("name", csv.parent.name),
+        "description": old.get("description", ""),
+        "license": old.get("license", ""),
+        "columns": [{"name": c.name, "description": c.description, "unit": c.unit, "required": c.required}
+                    for c in COLUMNS],
+        "sources": sources if sources is not None else old.get("sources", []),
+        "counts": {"rows": int(len(df)), "with_ea": int(df["ea_eV"].notna().sum()),
+                   "families": {k: int(v) for k, v in df["family"].value_counts().items()}},
+        "sha256": sha256_of(csv),
+    }
+    meta.write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n")
+    return meta
