@@ -76,7 +76,9 @@ def parse_formula(formula: str) -> Composition:
         raise InvalidFormulaError(f"formula {text!r} contains no atoms")
     for el in comp.elements:
         if not isinstance(el, Element):
-            raise UnsupportedElementError(f"formula {text!r} contains {str(el)!r}, which is not a chemical element")
+            raise UnsupportedElementError(
+                f"formula {text!r} contains {getattr(el, 'symbol', str(el))!r}, which is not a chemical element"
+            )
     for el, amt in comp.items():
         if amt < 0:
             raise InvalidFormulaError(f"formula {text!r} has a negative amount of {el}")

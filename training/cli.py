@@ -87,6 +87,175 @@ def data_stats(
         typer.echo("\nqualified values: " + ", ".join(f"{k} {v}" for k, v in stats["qualified"].items()))
 
 
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "default"
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("mlflow", "alembic", "urllib3", "matplotlib"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@app.command("train")
+def train_cmd(
+    data: Annotated[Path, typer.Option("--data", help="Dataset folder or CSV in the nacond schema.")],
+    model: Annotated[str, typer.Option("--model", help="Learner: extra_trees, random_forest, hist_gbm, "
+                                                       "family_median, global_median.")] = "extra_trees",
+    cv: Annotated[str, typer.Option("--cv", help="grouped | family | none")] = "grouped",
+    out: Annotated[Path, typer.Option("--out", help="Model directory to write.")] = Path("build/model"),
+    tracking_uri: Annotated[str | None, typer.Option("--tracking-uri", help="MLflow tracking URI (default: "
+                                                     "MLFLOW_TRACKING_URI or sqlite ./mlflow.db).")] = None,
+    experiment: Annotated[str, typer.Option("--experiment", help="MLflow experiment name.")] = "nacond",
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    mobile_ion: Annotated[str, typer.Option("--mobile-ion", help="Train on rows of this ion.")] = "Na",
+    no_mlflow: Annotated[bool, typer.Option("--no-mlflow", help="Skip MLflow logging.")] = False,
+) -> None:
+    """Cross-validate (model beside both baselines), fit on all data, write a model directory, log to MLflow."""
+    from ml.errors import NacondError
+    from ml.models import LEARNERS
+    from training.config import TrainConfig
+    from training.train import train
+
+    _setup_logging()
+    if model not in LEARNERS:
+        _fail(f"--model {model!r} is not one of {', '.join(LEARNERS)}")
+    if cv not in ("grouped", "family", "none"):
+        _fail(f"--cv {cv!r} is not one of grouped, family, none")
+    cfg = TrainConfig(data=str(data), model=model, cv=cv, out=str(out), experiment=experiment,
+                      tracking_uri=tracking_uri, seed=seed, mobile_ion=mobile_ion)
+    try:
+        res = train(cfg, log_to_mlflow=not no_mlflow)
+    except NacondError as exc:
+        _fail(str(exc))
+    except ValueError as exc:
+        _fail(str(exc))
+    typer.echo(f"data: {res['data']}")
+    if "cv_table_md" in res:
+        typer.echo(res["cv_table_md"])
+    typer.echo(f"model written to {out} (fit {res['fit_seconds']} s, total {res['train_seconds']} s)")
+    if "mlflow" in res:
+        m = res["mlflow"]
+        typer.echo(f"mlflow: run {m['run_id']} in {m['tracking_uri']}; registered {m['registered_model']} "
+                   f"version {m['registered_version']}")
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    data: Annotated[Path, typer.Option("--data", help="Dataset folder or CSV in the nacond schema.")],
+    cv: Annotated[str, typer.Option("--cv", help="grouped | family")] = "grouped",
+    models: Annotated[str, typer.Option("--models", help="Comma-separated learners (baselines always "
+                                                         "included).")] = "extra_trees,random_forest,hist_gbm",
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The metrics table: every model beside both baselines on identical leak-free splits."""
+    from ml.errors import NacondError
+    from ml.models import LEARNERS
+    from ml.models.composition import BASELINES
+    from training.config import TrainConfig
+    from training.evaluate import cross_validate, format_table
+    from training.train import prepare
+
+    _setup_logging()
+    if cv not in ("grouped", "family"):
+        _fail(f"--cv {cv!r} is not one of grouped, family")
+    chosen = [m.strip() for m in models.split(",") if m.strip()]
+    bad = [m for m in chosen if m not in LEARNERS]
+    if bad:
+        _fail(f"--models: unknown learner(s) {bad}; choose from {', '.join(LEARNERS)}")
+    try:
+        _, frame, info = prepare(TrainConfig(data=str(data)))
+    except (NacondError, ValueError) as exc:
+        _fail(str(exc))
+    res = cross_validate(frame, list(dict.fromkeys([*BASELINES, *chosen])), cv, seed=seed)
+    if as_json:
+        typer.echo(json.dumps({"cv": cv, "data": info, "metrics": res.table.to_dict("records")}, indent=2,
+                              default=float))
+    else:
+        typer.echo(f"data: {info}")
+        typer.echo(format_table(res.table))
+
+
+@app.command("predict")
+def predict_cmd(
+    formulas: Annotated[list[str] | None, typer.Argument(help="Compositions, e.g. Na3PS4 Na3Zr2Si2PO12.")] = None,
+    input_csv: Annotated[Path | None, typer.Option("--input", help="CSV with a 'formula' column.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", help="Write predictions to this CSV.")] = None,
+    model_dir: Annotated[Path | None, typer.Option("--model", help="Model directory (default: the "
+                                                                   "bundled models/default).")] = None,
+) -> None:
+    """Predict log10 sigma (25 C), Ea and 90 % intervals, with an applicability-domain flag."""
+    import numpy as np
+    import pandas as pd
+
+    from ml.errors import NacondError
+    from ml.formula import parse_formula
+    from ml.models import NacondModel
+
+    if bool(formulas) == bool(input_csv):
+        _fail("give formulas as arguments or --input CSV (one of the two)")
+    if input_csv is not None:
+        if not input_csv.exists():
+            _fail(f"--input {str(input_csv)!r} does not exist")
+        frame = pd.read_csv(input_csv, dtype=str, keep_default_na=False)
+        if "formula" not in frame:
+            _fail(f"--input {str(input_csv)!r} has no 'formula' column (columns: {list(frame.columns)})")
+    else:
+        frame = pd.DataFrame({"formula": formulas})
+    for i, f in enumerate(frame["formula"]):
+        try:
+            parse_formula(f)
+        except NacondError as exc:
+            where = f"row {i + 2} of {input_csv}" if input_csv else "argument"
+            _fail(f"{where}: {exc}")
+    try:
+        model = NacondModel.load(model_dir or DEFAULT_MODEL)
+    except NacondError as exc:
+        _fail(str(exc))
+    pred = model.predict_with_domain(list(frame["formula"]))
+    out = frame.copy()
+    out["log10_sigma_S_cm"] = pred["log10_sigma_S_cm"].to_numpy()
+    out["sigma_S_cm"] = 10 ** out["log10_sigma_S_cm"]
+    out["log10_sigma_lo"] = pred["log10_sigma_S_cm_lo"].to_numpy()
+    out["log10_sigma_hi"] = pred["log10_sigma_S_cm_hi"].to_numpy()
+    out["ea_eV"] = pred["ea_eV"].to_numpy()
+    out["ea_lo_eV"] = np.maximum(pred["ea_eV_lo"].to_numpy(), 0.0)
+    out["ea_hi_eV"] = pred["ea_eV_hi"].to_numpy()
+    out["in_domain"] = pred["in_domain"].to_numpy()
+    out["domain_notes"] = pred["domain_notes"].to_numpy()
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        out.to_csv(output, index=False)
+        typer.echo(f"{len(out)} predictions written to {output}")
+    else:
+        for _, r in out.iterrows():
+            flag = "" if r["in_domain"] else f"  [out of domain: {r['domain_notes']}]"
+            typer.echo(f"{r['formula']:28s} sigma(25 C) = {r['sigma_S_cm']:.2e} S/cm  "
+                       f"log10 90% [{r['log10_sigma_lo']:.2f}, {r['log10_sigma_hi']:.2f}]  "
+                       f"Ea = {r['ea_eV']:.3f} eV [{r['ea_lo_eV']:.3f}, {r['ea_hi_eV']:.3f}]{flag}")
+
+
+@app.command("ui")
+def ui_cmd(
+    tracking_uri: Annotated[str | None, typer.Option("--tracking-uri", help="Store to show (default: "
+                                                     "MLFLOW_TRACKING_URI or sqlite ./mlflow.db).")] = None,
+    port: Annotated[int, typer.Option("--port")] = 5000,
+) -> None:
+    """Start the MLflow UI on 127.0.0.1 (one worker, no job runner) over the same store as `nacond train`."""
+    import os
+    import subprocess
+    import sys
+
+    from training.tracking import resolve_tracking_uri
+
+    uri = resolve_tracking_uri(tracking_uri)
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri, "--host", "127.0.0.1",
+           "--port", str(port), "--workers", "1"]
+    typer.echo(f"MLflow UI on http://127.0.0.1:{port} (store {uri}); Ctrl-C stops it")
+    raise typer.Exit(subprocess.call(cmd, env=env))
+
+
 def main() -> None:  # pragma: no cover - console entry for `python -m training.cli`
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     app()

@@ -23,7 +23,8 @@ from sklearn.ensemble import ExtraTreesRegressor, HistGradientBoostingRegressor,
 from sklearn.model_selection import GroupKFold
 
 from ml.chemistry import infer_family
-from ml.data import FAMILIES, sha256_of
+from ml.data import sha256_of
+from ml.domain import check_domain, fit_domain, nearest
 from ml.errors import NacondError
 from ml.featurizers import CompositionFeaturizer
 from ml.formula import parse_formula
@@ -144,6 +145,9 @@ class NacondModel:
             self._estimators[t], self.fits[t] = est, tf
         self.meta["elements"] = sorted({e.symbol for f in frame["formula"] for e in parse_formula(f).elements})
         self.meta["families"] = sorted(set(fams))
+        self.meta["domain"] = fit_domain(X)
+        keep = [c for c in ("formula", "family", "log10_sigma_S_cm", "ea_eV", "dois", "entry_ids") if c in frame]
+        self.meta["training_rows"] = frame[keep].astype(object).where(frame[keep].notna(), None).to_dict("list")
         return self
 
     def _make(self):
@@ -206,6 +210,23 @@ class NacondModel:
             out[t], out[f"{t}_lo"], out[f"{t}_hi"] = mu, mu - half, mu + half
         return pd.DataFrame(out, index=frame.index)
 
+    def predict_with_domain(self, formulas: list[str], mobile_ion: str = "Na") -> pd.DataFrame:
+        """Predictions plus ``in_domain``, ``domain_notes`` and the 3 nearest training compositions."""
+        frame = pd.DataFrame({"formula": formulas})
+        X = self.features(frame)
+        out = self.predict(frame, X=X)
+        notes = check_domain(formulas, X, self._train_X, self.meta, mobile_ion=mobile_ion)
+        out["in_domain"] = [not n for n in notes]
+        out["domain_notes"] = ["; ".join(n) for n in notes]
+        rows = self.meta.get("training_rows", {})
+        if rows and self.meta.get("domain"):
+            idx, _ = nearest(X, self._train_X, self.meta["domain"], k=min(3, len(self._train_X)))
+            out["neighbours"] = [
+                "; ".join(f"{rows['formula'][j]} (log10 sigma {_fmt(rows['log10_sigma_S_cm'][j])}, "
+                          f"doi {(rows.get('dois') or [''] * (j + 1))[j] or '-'})" for j in row)
+                for row in idx]
+        return out
+
     # ------------------------------------------------------------------------------------------- save/load
     def save(self, directory: str | Path, *, extra: dict | None = None) -> Path:
         import skops.io as sio
@@ -260,6 +281,10 @@ class NacondModel:
             raise ModelLoadError(f"model {str(d)!r} was trained with other feature labels than preset "
                                  f"{args['preset']!r} gives now")
         return model
+
+
+def _fmt(v) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.2f}"
 
 
 class ModelLoadError(NacondError):

@@ -1,0 +1,68 @@
+"""Applicability domain: is a composition like the ones a model was trained on?
+
+A prediction is *in domain* when every element was seen in training, the mobile ion is present, the
+composition's (inferred) family occurs in the training data, and its nearest training composition in
+standardised feature space is no farther than the 95th percentile of training nearest-neighbour distances.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ml.chemistry import infer_family
+from ml.formula import parse_formula
+
+
+def fit_domain(X: np.ndarray) -> dict:
+    """Statistics of the training features needed by :func:`check_domain` (JSON-serialisable)."""
+    mu = np.nanmean(X, axis=0)
+    sd = np.nanstd(X, axis=0)
+    keep = sd > 1e-12
+    Z = (X[:, keep] - mu[keep]) / sd[keep]
+    d = _pairwise(Z, Z)
+    np.fill_diagonal(d, np.inf)
+    nn = d.min(axis=1)
+    nn = nn[np.isfinite(nn)]
+    return {"mean": mu.tolist(), "std": sd.tolist(),
+            "nn_threshold": float(np.quantile(nn, 0.95)) if len(nn) else float("inf")}
+
+
+def _pairwise(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    sq = (A**2).sum(1)[:, None] + (B**2).sum(1)[None, :] - 2 * A @ B.T
+    return np.sqrt(np.maximum(sq, 0.0))
+
+
+def nearest(X: np.ndarray, train_X: np.ndarray, stats: dict, k: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and distances of the ``k`` nearest training rows (standardised features)."""
+    mu, sd = np.asarray(stats["mean"]), np.asarray(stats["std"])
+    keep = sd > 1e-12
+    d = _pairwise((X[:, keep] - mu[keep]) / sd[keep], (train_X[:, keep] - mu[keep]) / sd[keep])
+    idx = np.argsort(d, axis=1)[:, :k]
+    return idx, np.take_along_axis(d, idx, axis=1)
+
+
+def check_domain(formulas: list[str], X: np.ndarray, train_X: np.ndarray, meta: dict,
+                 mobile_ion: str = "Na") -> list[list[str]]:
+    """Per formula, the list of reasons it is out of domain (empty list = in domain)."""
+    elements = set(meta.get("elements", []))
+    families = set(meta.get("families", []))
+    stats = meta.get("domain")
+    _, dist = nearest(X, train_X, stats, k=1) if stats else (None, None)
+    notes = []
+    for i, f in enumerate(formulas):
+        comp = parse_formula(f)
+        syms = {e.symbol for e in comp.elements}
+        why = []
+        if mobile_ion not in syms:
+            why.append(f"no {mobile_ion}: not a {mobile_ion}-ion conductor composition")
+        unseen = sorted(syms - elements)
+        if unseen:
+            why.append("elements not in training data: " + ", ".join(unseen))
+        fam = infer_family(comp)
+        if families and fam not in families:
+            why.append(f"family {fam!r} (inferred) absent from training data")
+        if dist is not None and dist[i, 0] > stats["nn_threshold"]:
+            why.append(f"far from training data (nearest-neighbour distance {dist[i, 0]:.1f} > "
+                       f"{stats['nn_threshold']:.1f})")
+        notes.append(why)
+    return notes

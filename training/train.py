@@ -1,0 +1,119 @@
+"""``nacond train``: featurize -> grouped CV (model + both baselines) -> fit on all data -> model directory
+-> MLflow run (params, metrics, plots, config, split ids, model; registered)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from ml.data import load_dataset, sha256_of
+from ml.models import NacondModel
+from ml.models.composition import BASELINES
+from ml.targets import training_frame
+from training import plots
+from training.config import TrainConfig
+from training.evaluate import cross_validate, format_table, learning_curve
+
+log = logging.getLogger(__name__)
+
+
+def _git_sha() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                              cwd=Path(__file__).resolve().parents[1]).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def prepare(cfg: TrainConfig) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    rows = load_dataset(cfg.data)
+    frame = training_frame(rows, mobile_ion=cfg.mobile_ion)
+    other = rows[rows["mobile_ion"] != cfg.mobile_ion]
+    info = {"rows": len(rows), "rows_other_mobile_ion": int(len(other)),
+            "compositions": len(frame), "n_sigma_rt": int(frame["log10_sigma_S_cm"].notna().sum()),
+            "n_ea": int(frame["ea_eV"].notna().sum())}
+    if len(other):
+        log.warning("%d rows with another mobile ion (%s) are set aside for this %s model", len(other),
+                    ", ".join(sorted(set(other["mobile_ion"]))), cfg.mobile_ion)
+    if len(frame) < 3:
+        raise ValueError(f"dataset {cfg.data!r} yields {len(frame)} usable compositions for "
+                         f"{cfg.mobile_ion}; at least 3 are needed")
+    return rows, frame, info
+
+
+def train(cfg: TrainConfig, *, log_to_mlflow: bool = True, learning: bool = True) -> dict:
+    t0 = time.perf_counter()
+    rows, frame, info = prepare(cfg)
+    model = NacondModel(learner=cfg.model, preset=cfg.preset, seed=cfg.seed)
+    X = model.features(frame)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results: dict = {"data": info, "config": cfg.to_dict()}
+    cv_result = None
+    if cfg.cv != "none":
+        learners = list(dict.fromkeys([*BASELINES, cfg.model]))
+        cv_result = cross_validate(frame, learners, cfg.cv, n_splits=cfg.n_splits, seed=cfg.seed,
+                                   preset=cfg.preset, X=X)
+        results["cv"] = cv_result.table.to_dict("records")
+        results["cv_table_md"] = format_table(cv_result.table)
+        cv_result.table.to_csv(out / f"cv_{cfg.cv}_metrics.csv", index=False)
+        cv_result.oof.to_csv(out / f"cv_{cfg.cv}_oof.csv", index=False)
+        (out / f"cv_{cfg.cv}_splits.json").write_text(json.dumps(cv_result.folds, indent=1))
+        plots.parity(cv_result.oof, cfg.model, out / f"parity_{cfg.cv}.png",
+                     title=f"{cfg.model}, {cfg.cv} CV (out-of-fold)")
+        if learning and cfg.cv == "grouped":
+            curve = learning_curve(frame, list(dict.fromkeys(["family_median", cfg.model])),
+                                   n_splits=cfg.n_splits, seed=cfg.seed, preset=cfg.preset, X=X)
+            curve.to_csv(out / "learning_curve.csv", index=False)
+            plots.learning_curve(curve, out / "learning_curve.png")
+    t_fit = time.perf_counter()
+    model.fit(frame, X=X)
+    fit_s = time.perf_counter() - t_fit
+    results["fit_seconds"] = round(fit_s, 2)
+    csv_path = Path(cfg.data) / "data.csv" if Path(cfg.data).is_dir() else Path(cfg.data)
+    extra = {"dataset_sha256": sha256_of(csv_path), "git_sha": _git_sha(), "data_info": info,
+             "metrics": {r["learner"] + "/" + r["target"]: {k: v for k, v in r.items()
+                                                          if k not in ("learner", "target")}
+                         for r in results.get("cv", [])}, "cv": cfg.cv}
+    model.save(out, extra=extra)
+    (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+    (out / "README.md").write_text(_readme(cfg, info, results))
+    results["train_seconds"] = round(time.perf_counter() - t0, 2)
+    if log_to_mlflow:
+        results["mlflow"] = _log(cfg, info, results, out, cv_result)
+    return results
+
+
+def _readme(cfg: TrainConfig, info: dict, results: dict) -> str:
+    return (f"# nacond model: {cfg.model}\n\nTrained by `nacond train --data {cfg.data} --model {cfg.model} "
+            f"--cv {cfg.cv} --out {cfg.out}`.\n\nData: {info}\n\nTargets: log10 sigma at 25 C (S/cm), Ea (eV); "
+            f"90 % split-conformal intervals.\n\n## Cross-validation ({cfg.cv})\n"
+            f"{results.get('cv_table_md', 'not run (--cv none)')}\n")
+
+
+def _log(cfg: TrainConfig, info: dict, results: dict, out: Path, cv_result) -> dict:
+    from training import tracking
+
+    mlflow, uri = tracking.start(cfg.tracking_uri, cfg.experiment)
+    with mlflow.start_run(run_name=f"{cfg.model}-{cfg.cv}") as run:
+        mlflow.log_params({k: v for k, v in cfg.to_dict().items() if v is not None})
+        mlflow.log_params({f"data_{k}": v for k, v in info.items()})
+        for r in results.get("cv", []):
+            for k, v in r.items():
+                if k in ("learner", "target") or v is None or pd.isna(v):
+                    continue
+                mlflow.log_metric(f"{cfg.cv}.{r['learner']}.{r['target']}.{k}", float(v))
+        mlflow.log_metric("fit_seconds", results["fit_seconds"])
+        mlflow.log_dict(cfg.to_dict(), "config.json")
+        for p in sorted(out.glob("*.png")) + sorted(out.glob("cv_*")) + sorted(out.glob("learning_curve.csv")):
+            mlflow.log_artifact(str(p), artifact_path="evaluation")
+        name = cfg.register_as or f"nacond-{cfg.model}"
+        info_model = tracking.log_pyfunc(mlflow, out, name)
+        return {"tracking_uri": uri, "run_id": run.info.run_id, "experiment": cfg.experiment,
+                "registered_model": name, "model_uri": info_model.model_uri,
+                "registered_version": getattr(info_model, "registered_model_version", None)}
