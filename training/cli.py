@@ -108,6 +108,9 @@ def train_cmd(
     experiment: Annotated[str, typer.Option("--experiment", help="MLflow experiment name.")] = "nacond",
     seed: Annotated[int, typer.Option("--seed")] = 0,
     mobile_ion: Annotated[str, typer.Option("--mobile-ion", help="Train on rows of this ion.")] = "Na",
+    n_splits: Annotated[int, typer.Option("--n-splits", min=2, help="Folds of grouped CV.")] = 5,
+    curve: Annotated[bool, typer.Option("--learning-curve/--no-learning-curve",
+                                        help="Also compute the grouped-CV learning curve.")] = True,
     no_mlflow: Annotated[bool, typer.Option("--no-mlflow", help="Skip MLflow logging.")] = False,
 ) -> None:
     """Cross-validate (model beside both baselines), fit on all data, write a model directory, log to MLflow."""
@@ -122,7 +125,8 @@ def train_cmd(
     if cv not in ("grouped", "family", "none"):
         _fail(f"--cv {cv!r} is not one of grouped, family, none")
     cfg = TrainConfig(data=str(data), model=model, cv=cv, out=str(out), experiment=experiment,
-                      tracking_uri=tracking_uri, seed=seed, mobile_ion=mobile_ion)
+                      tracking_uri=tracking_uri, seed=seed, mobile_ion=mobile_ion, n_splits=n_splits,
+                      learning_curve=curve)
     try:
         res = train(cfg, log_to_mlflow=not no_mlflow)
     except NacondError as exc:

@@ -21,6 +21,7 @@ class TrainConfig:
     n_splits: int = 5
     mobile_ion: str = "Na"
     register_as: str | None = None
+    learning_curve: bool = True
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -46,7 +46,7 @@ def prepare(cfg: TrainConfig) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     return rows, frame, info
 
 
-def train(cfg: TrainConfig, *, log_to_mlflow: bool = True, learning: bool = True) -> dict:
+def train(cfg: TrainConfig, *, log_to_mlflow: bool = True) -> dict:
     t0 = time.perf_counter()
     rows, frame, info = prepare(cfg)
     model = NacondModel(learner=cfg.model, preset=cfg.preset, seed=cfg.seed)
@@ -66,7 +66,7 @@ def train(cfg: TrainConfig, *, log_to_mlflow: bool = True, learning: bool = True
         (out / f"cv_{cfg.cv}_splits.json").write_text(json.dumps(cv_result.folds, indent=1))
         plots.parity(cv_result.oof, cfg.model, out / f"parity_{cfg.cv}.png",
                      title=f"{cfg.model}, {cfg.cv} CV (out-of-fold)")
-        if learning and cfg.cv == "grouped":
+        if cfg.learning_curve and cfg.cv == "grouped":
             curve = learning_curve(frame, list(dict.fromkeys(["family_median", cfg.model])),
                                    n_splits=cfg.n_splits, seed=cfg.seed, preset=cfg.preset, X=X)
             curve.to_csv(out / "learning_curve.csv", index=False)

@@ -40,10 +40,10 @@ COVERAGE = 0.90
 
 def _estimator(learner: str, seed: int):
     if learner == "extra_trees":
-        return ExtraTreesRegressor(n_estimators=300, min_samples_leaf=1, max_features=0.5, n_jobs=-1,
+        return ExtraTreesRegressor(n_estimators=200, min_samples_leaf=1, max_features=0.3, n_jobs=-1,
                                    random_state=seed)
     if learner == "random_forest":
-        return RandomForestRegressor(n_estimators=300, min_samples_leaf=1, max_features=0.33, n_jobs=-1,
+        return RandomForestRegressor(n_estimators=200, min_samples_leaf=1, max_features=0.33, n_jobs=-1,
                                      random_state=seed)
     if learner == "hist_gbm":
         return HistGradientBoostingRegressor(max_iter=300, learning_rate=0.05, max_leaf_nodes=15,

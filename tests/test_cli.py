@@ -1,0 +1,82 @@
+import pandas as pd
+from typer.testing import CliRunner
+
+from training.cli import app
+
+runner = CliRunner()
+
+
+def test_train_then_predict_round_trip(tiny_csv, tmp_path):
+    out = tmp_path / "model"
+    res = runner.invoke(app, ["train", "--data", str(tiny_csv), "--cv", "none", "--out", str(out), "--no-mlflow"])
+    assert res.exit_code == 0, res.output
+    assert (out / "model.json").exists()
+    inp = tmp_path / "in.csv"
+    pd.DataFrame({"formula": ["Na3PS4", "Na3Zr2Si2PO12"], "note": ["a", "b"]}).to_csv(inp, index=False)
+    res = runner.invoke(app, ["predict", "--input", str(inp), "--output", str(tmp_path / "o.csv"),
+                              "--model", str(out)])
+    assert res.exit_code == 0, res.output
+    got = pd.read_csv(tmp_path / "o.csv")
+    assert list(got["note"]) == ["a", "b"]
+    for c in ("log10_sigma_S_cm", "sigma_S_cm", "log10_sigma_lo", "log10_sigma_hi", "ea_eV", "ea_lo_eV",
+              "ea_hi_eV", "in_domain"):
+        assert c in got and got[c].notna().all()
+    assert (got["log10_sigma_lo"] <= got["log10_sigma_hi"]).all()
+
+
+def test_train_logs_to_mlflow_sqlite(tiny_csv, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    res = runner.invoke(app, ["train", "--data", str(tiny_csv), "--cv", "grouped", "--out", str(tmp_path / "m"),
+                              "--tracking-uri", uri, "--experiment", "t", "--n-splits", "3",
+                              "--no-learning-curve"])
+    assert res.exit_code == 0, res.output
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    runs = mlflow.search_runs(experiment_names=["t"])
+    assert len(runs) == 1
+    assert (tmp_path / "m" / "parity_grouped.png").exists() and (tmp_path / "m" / "cv_grouped_splits.json").exists()
+    assert "metrics.grouped.extra_trees.log10_sigma_S_cm.mae" in runs.columns
+    assert "metrics.grouped.family_median.ea_eV.mae" in runs.columns
+    versions = mlflow.MlflowClient().search_model_versions("name='nacond-extra_trees'")
+    assert len(versions) == 1
+    model = mlflow.pyfunc.load_model(f"models:/nacond-extra_trees/{versions[0].version}")
+    pred = model.predict(pd.DataFrame({"formula": ["Na3PS4"]}))
+    assert pred["log10_sigma_S_cm"].notna().all()
+
+
+def test_predict_bad_formula_names_input(tmp_path):
+    res = runner.invoke(app, ["predict", "Na3PS4", "Xx2O"])
+    assert res.exit_code == 2
+    assert "Xx2O" in res.output and "not a chemical element" in res.output
+
+
+def test_predict_bad_csv_row_names_row(tmp_path):
+    inp = tmp_path / "in.csv"
+    pd.DataFrame({"formula": ["Na3PS4", "Na3(PS4"]}).to_csv(inp, index=False)
+    res = runner.invoke(app, ["predict", "--input", str(inp)])
+    assert res.exit_code == 2 and "row 3" in res.output and "unbalanced" in res.output
+
+
+def test_predict_csv_without_formula_column(tmp_path):
+    inp = tmp_path / "in.csv"
+    pd.DataFrame({"comp": ["Na3PS4"]}).to_csv(inp, index=False)
+    res = runner.invoke(app, ["predict", "--input", str(inp)])
+    assert res.exit_code == 2 and "no 'formula' column" in res.output
+
+
+def test_train_rejects_unknown_model(tiny_csv):
+    res = runner.invoke(app, ["train", "--data", str(tiny_csv), "--model", "svm", "--no-mlflow"])
+    assert res.exit_code == 2 and "--model 'svm'" in res.output
+
+
+def test_train_accepts_other_mobile_ions_in_data(tiny_rows, tmp_path):
+    li = tiny_rows.iloc[[0]].copy()
+    li["entry_id"], li["formula"], li["mobile_ion"] = "LI-1", "Li3PS4", "Li"
+    path = tmp_path / "mixed.csv"
+    pd.concat([tiny_rows, li]).to_csv(path, index=False)
+    res = runner.invoke(app, ["train", "--data", str(path), "--cv", "none", "--out", str(tmp_path / "m"),
+                              "--no-mlflow"])
+    assert res.exit_code == 0, res.output
+    assert "'rows_other_mobile_ion': 1" in res.output

@@ -1,0 +1,76 @@
+import json
+
+import numpy as np
+import pytest
+
+from ml.data import load_dataset
+from ml.models import NacondModel
+from ml.models.composition import ModelLoadError
+from ml.targets import training_frame
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    from pathlib import Path
+
+    frame = training_frame(load_dataset(Path(__file__).parent / "fixtures" / "tiny.csv"))
+    model = NacondModel(learner="extra_trees", calibration_folds=3).fit(frame)
+    d = tmp_path_factory.mktemp("model")
+    model.save(d)
+    return frame, model, d
+
+
+def test_intervals_bracket_predictions(fitted):
+    frame, model, _ = fitted
+    p = model.predict(frame)
+    for t in ("log10_sigma_S_cm", "ea_eV"):
+        assert (p[f"{t}_lo"] <= p[t]).all() and (p[t] <= p[f"{t}_hi"]).all()
+
+
+def test_save_load_round_trip(fitted):
+    frame, model, d = fitted
+    loaded = NacondModel.load(d)
+    np.testing.assert_allclose(loaded.predict(frame).to_numpy(), model.predict(frame).to_numpy())
+    assert not (d / "estimators.pkl").exists()
+
+
+def test_tampered_weights_are_refused(fitted, tmp_path):
+    import shutil
+
+    _, _, d = fitted
+    bad = tmp_path / "bad"
+    shutil.copytree(d, bad)
+    with open(bad / "estimators.skops", "ab") as fh:
+        fh.write(b"x")
+    with pytest.raises(ModelLoadError, match="checksum"):
+        NacondModel.load(bad)
+
+
+def test_wrong_format_version_is_refused(fitted, tmp_path):
+    import shutil
+
+    _, _, d = fitted
+    bad = tmp_path / "old"
+    shutil.copytree(d, bad)
+    info = json.loads((bad / "model.json").read_text())
+    info["format_version"] = 99
+    (bad / "model.json").write_text(json.dumps(info))
+    with pytest.raises(ModelLoadError, match="format version 99"):
+        NacondModel.load(bad)
+
+
+def test_missing_model_dir_is_named(tmp_path):
+    with pytest.raises(ModelLoadError, match="nowhere"):
+        NacondModel.load(tmp_path / "nowhere")
+
+
+def test_domain_flags_composition_without_na(fitted):
+    _, model, _ = fitted
+    out = model.predict_with_domain(["Fe2O3", model.meta["training_rows"]["formula"][0]])
+    assert not out["in_domain"].iloc[0] and "no Na" in out["domain_notes"].iloc[0]
+    assert out["in_domain"].iloc[1]
+
+
+def test_unknown_learner():
+    with pytest.raises(ValueError, match="unknown learner 'svm'"):
+        NacondModel(learner="svm")
