@@ -4,7 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv lint clean
+EXAMPLES := Na3Zr2Si2PO12 Na3.4Zr1.6Sc0.4Si2PO12 Na3PS4 Na2.88Sb0.88W0.12S4 Na3YCl6 Na2.25Y0.25Zr0.75Cl6 \
+	NaCB11H12 Na2B12H12 Na3OCl
+
+.PHONY: run test venv lint clean model bench
 
 venv: $(STAMP)
 
@@ -19,6 +22,16 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/nacond data validate datasets/na_sse
 	$(BIN)/nacond data stats datasets/na_sse
+	$(BIN)/nacond train --data datasets/na_sse --cv grouped --out build/model
+	$(BIN)/nacond predict --model build/model $(EXAMPLES)
+
+# Rebuild the committed reference model (no MLflow run; deterministic for a given dataset and seed).
+model: $(STAMP)
+	$(BIN)/nacond train --data datasets/na_sse --cv grouped --out models/default --no-mlflow --no-learning-curve
+	rm -f models/default/cv_grouped_oof.csv
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_composition.py --out docs/bench
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -80,3 +80,11 @@ def test_train_accepts_other_mobile_ions_in_data(tiny_rows, tmp_path):
                               "--no-mlflow"])
     assert res.exit_code == 0, res.output
     assert "'rows_other_mobile_ion': 1" in res.output
+
+
+def test_predict_uses_committed_default_model():
+    res = runner.invoke(app, ["predict", "Na3Zr2Si2PO12", "Fe2O3"])
+    assert res.exit_code == 0, res.output
+    lines = res.output.strip().splitlines()
+    assert lines[0].startswith("Na3Zr2Si2PO12") and "out of domain" not in lines[0]
+    assert lines[1].startswith("Fe2O3") and "no Na" in lines[1]
