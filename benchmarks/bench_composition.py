@@ -31,9 +31,9 @@ def candidate_formulas(n: int, seed: int = 0) -> list[str]:
 
 
 def featurization(n: int) -> dict:
+    from matminer.featurizers.base import MultipleFeaturizer
     from matminer.featurizers.composition import ElementProperty, Stoichiometry, ValenceOrbital
     from matminer.featurizers.conversions import StrToComposition
-    from matminer.featurizers.base import MultipleFeaturizer
 
     from ml.featurizers import CompositionFeaturizer
 

@@ -16,7 +16,7 @@ All follow matminer's ``BaseFeaturizer`` contract (``featurize``, ``feature_labe
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from matminer.featurizers.base import BaseFeaturizer
@@ -198,20 +198,11 @@ def _na_per_anion_charge(amounts: dict[str, float], mobile: str) -> float:
     return amounts.get(mobile, 0.0) / neg if neg > 0 else 0.0
 
 
-_PARENT_DATA = None
-
-
-def _parents(mobile: str):
-    global _PARENT_DATA
-    if _PARENT_DATA is None:
-        comps = [Composition(p) for p in PARENTS]
-        _PARENT_DATA = (fraction_matrix(comps), [_na_per_anion_charge(c.get_el_amt_dict(), "Na") for c in comps])
-    return _PARENT_DATA
-
-
-@dataclass(frozen=True)
-class _Labels:
-    names: tuple[str, ...]
+@lru_cache(maxsize=8)
+def _parents(mobile: str) -> tuple[np.ndarray, list[float]]:
+    """Fraction matrix and mobile-ion-per-anion-charge of the parent compounds (computed once)."""
+    comps = [Composition(p) for p in PARENTS]
+    return fraction_matrix(comps), [_na_per_anion_charge(c.get_el_amt_dict(), mobile) for c in comps]
 
 
 class NaChemistry(BaseFeaturizer):

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
 from sklearn.ensemble import ExtraTreesRegressor, HistGradientBoostingRegressor, RandomForestRegressor
 from sklearn.model_selection import GroupKFold
 
@@ -177,12 +176,11 @@ class NacondModel:
             resid, spread = np.empty(len(y)), np.empty(len(y))
             cv = GroupKFold(n_splits=k, shuffle=True, random_state=self.seed)
             for tr, te in cv.split(X, y, groups):
-                est = self._fit_one(self._make() if self.learner in BASELINES else clone(self._make()),
-                                    X[tr], y[tr], fams[tr])
+                est = self._fit_one(self._make(), X[tr], y[tr], fams[tr])
                 mu, sd = self._predict_one(est, X[te], fams[te])
                 resid[te] = np.abs(y[te] - mu)
                 spread[te] = sd if sd is not None else 1.0
-            tf.normalised = self.learner not in BASELINES and hasattr(self._make(), "estimators")
+            # tree ensembles give a per-composition spread; the others get a constant-width interval
             tf.normalised = self.learner in ("extra_trees", "random_forest")
             if tf.normalised:
                 tf.spread_floor = float(np.quantile(spread, 0.05)) + 1e-6
