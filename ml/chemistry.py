@@ -20,6 +20,10 @@ CHALCOGENS = ("O", "S", "Se", "Te")
 CAGE_ELEMENTS = ("B", "C", "H")  # the skeleton of borohydride / closo-borate anions
 
 MOBILE_IONS = ("Li", "Na", "K", "Ag", "Cu", "Mg")
+FAMILIES = (
+    "beta_alumina", "nasicon", "layered_oxide", "antiperovskite", "sulfide", "selenide", "halide",
+    "complex_hydride", "other",
+)
 
 
 def anions_of(comp: Composition) -> dict[str, int]:

@@ -6,7 +6,6 @@ loader all read :data:`COLUMNS`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -14,23 +13,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from ml.chemistry import FAMILIES
 from ml.errors import DatasetError, NacondError
 from ml.formula import parse_formula
+from ml.utils import sha256_of
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATASET = REPO_ROOT / "datasets" / "na_sse"
 
-FAMILIES = (
-    "beta_alumina",
-    "nasicon",
-    "layered_oxide",
-    "antiperovskite",
-    "sulfide",
-    "selenide",
-    "halide",
-    "complex_hydride",
-    "other",
-)
+
 FORMS = ("ceramic", "glass", "glass-ceramic", "amorphous", "single crystal", "thin film", "composite", "powder")
 MEASURES = ("total", "bulk", "grain boundary", "unknown")
 CENSORS = ("", "<", ">")
@@ -97,14 +88,6 @@ def resolve_paths(path: str | Path | None) -> tuple[Path, Path]:
     if not csv.exists():
         raise DatasetError(f"dataset {str(p)!r} not found (expected a CSV file or a folder with data.csv)")
     return csv, csv.with_name("metadata.json")
-
-
-def sha256_of(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def read_csv(csv: Path) -> pd.DataFrame:

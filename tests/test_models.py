@@ -31,7 +31,31 @@ def test_save_load_round_trip(fitted):
     frame, model, d = fitted
     loaded = NacondModel.load(d)
     np.testing.assert_allclose(loaded.predict(frame).to_numpy(), model.predict(frame).to_numpy())
-    assert not (d / "estimators.pkl").exists()
+    assert sorted(p.name for p in d.iterdir()) == ["estimators.npz", "featurizer.npz", "model.json"]
+
+
+def test_hist_gbm_round_trip_through_skops_trusted_list(fitted, tmp_path):
+    frame, _, _ = fitted
+    model = NacondModel(learner="hist_gbm", calibration_folds=0).fit(frame)
+    model.save(tmp_path / "gbm")
+    loaded = NacondModel.load(tmp_path / "gbm")
+    np.testing.assert_allclose(loaded.predict(frame).to_numpy(), model.predict(frame).to_numpy())
+
+
+def test_forest_arrays_match_sklearn():
+    from sklearn.ensemble import ExtraTreesRegressor
+
+    from ml.models.forest import ForestArrays
+
+    rng = np.random.default_rng(0)
+    X, y = rng.random((80, 12)), rng.random(80)
+    est = ExtraTreesRegressor(n_estimators=20, random_state=0).fit(X, y)
+    Xt = rng.random((30, 12))
+    Xt[0, 3] = np.nan
+    mu, sd = ForestArrays.from_sklearn(est).predict_mean_std(Xt, chunk=8)
+    per_tree = np.stack([t.predict(Xt[1:]) for t in est.estimators_])
+    np.testing.assert_allclose(mu[1:], est.predict(Xt[1:]))
+    np.testing.assert_allclose(sd[1:], per_tree.std(axis=0))
 
 
 def test_tampered_weights_are_refused(fitted, tmp_path):
@@ -40,9 +64,9 @@ def test_tampered_weights_are_refused(fitted, tmp_path):
     _, _, d = fitted
     bad = tmp_path / "bad"
     shutil.copytree(d, bad)
-    with open(bad / "estimators.skops", "ab") as fh:
+    with open(bad / "estimators.npz", "ab") as fh:
         fh.write(b"x")
-    with pytest.raises(ModelLoadError, match="checksum"):
+    with pytest.raises(ModelLoadError, match="estimators.npz is missing or does not match its checksum"):
         NacondModel.load(bad)
 
 

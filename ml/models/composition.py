@@ -2,11 +2,16 @@
 
 A :class:`NacondModel` holds one regressor per target; a row missing one target still trains the other.
 Intervals: the learner's out-of-fold residuals (grouped inner CV on the training data) are scaled by the
-ensemble's per-tree spread where the learner has one (normalised conformal), and the 90 % quantile of those
-scores sets the interval half-width. Baselines (global median, family median) share the same interface.
+ensemble's per-tree spread where the learner has one (normalised conformal), and the finite-sample 90 %
+quantile of those scores sets the interval half-width. Baselines (global median, family median) share the
+same interface.
 
-Saved as a directory: ``model.json`` (class, format version, init args, feature preset and labels, element
-set, dataset sha256, metrics) and ``estimators.skops`` loaded with an explicit trusted-type list (no pickle).
+Saved as a directory that loads without executing code from it:
+``model.json`` (class, format version, init args, feature labels, element set, dataset sha256, metrics,
+sha256 of every file), ``featurizer.npz`` (the feature preset's element tables), ``estimators.npz`` (tree
+ensembles as node arrays, medians, training features; ``allow_pickle=False``). Only the ``hist_gbm``
+learner, which has no array export, is stored with skops and an explicit trusted-type list.
+Prediction imports neither scikit-learn nor matminer.
 """
 
 from __future__ import annotations
@@ -17,27 +22,32 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
-from sklearn.ensemble import ExtraTreesRegressor, HistGradientBoostingRegressor, RandomForestRegressor
-from sklearn.model_selection import GroupKFold
 
 from ml.chemistry import infer_family
-from ml.data import sha256_of
 from ml.domain import check_domain, fit_domain, nearest
 from ml.errors import NacondError
-from ml.featurizers import CompositionFeaturizer
+from ml.featurizers.kernels import FeatureKernel
 from ml.formula import parse_formula
+from ml.models.forest import ForestArrays
+from ml.utils import sha256_of
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 TARGETS = ("log10_sigma_S_cm", "ea_eV")
 LEARNERS = ("global_median", "family_median", "extra_trees", "random_forest", "hist_gbm")
 BASELINES = ("global_median", "family_median")
+FORESTS = ("extra_trees", "random_forest")
 COVERAGE = 0.90
 
 
+class ModelLoadError(NacondError):
+    """A model directory that is missing, corrupted or of another format version."""
+
+
 def _estimator(learner: str, seed: int):
+    from sklearn.ensemble import ExtraTreesRegressor, HistGradientBoostingRegressor, RandomForestRegressor
+
     if learner == "extra_trees":
         return ExtraTreesRegressor(n_estimators=200, min_samples_leaf=1, max_features=0.3, n_jobs=-1,
                                    random_state=seed)
@@ -53,15 +63,15 @@ def _estimator(learner: str, seed: int):
 class MedianRegressor:
     """Global or per-family median (the family of a new formula is inferred from its composition)."""
 
-    def __init__(self, by_family: bool):
+    def __init__(self, by_family: bool, global_: float = float("nan"), family_: dict | None = None):
         self.by_family = by_family
-        self.global_ = float("nan")
-        self.family_: dict[str, float] = {}
+        self.global_ = global_
+        self.family_: dict[str, float] = dict(family_ or {})
 
     def fit(self, y: np.ndarray, families: np.ndarray) -> MedianRegressor:
         self.global_ = float(np.median(y))
         if self.by_family:
-            self.family_ = {f: float(np.median(y[families == f])) for f in np.unique(families)}
+            self.family_ = {str(f): float(np.median(y[families == f])) for f in np.unique(families)}
         return self
 
     def predict(self, families: np.ndarray) -> np.ndarray:
@@ -89,7 +99,7 @@ class NacondModel:
         learner: one of :data:`LEARNERS`.
         preset: composition feature preset (see ``ml.featurizers.PRESETS``).
         seed: drives every random choice.
-        calibration_folds: grouped inner folds used to calibrate the intervals.
+        calibration_folds: grouped inner folds used to calibrate the intervals (< 2: no intervals).
     """
 
     learner: str = "extra_trees"
@@ -103,28 +113,41 @@ class NacondModel:
     def __post_init__(self):
         if self.learner not in LEARNERS:
             raise ValueError(f"unknown learner {self.learner!r}; choose from {LEARNERS}")
-        self._featurizer = None
+        self._kernel: FeatureKernel | None = None
+        self._labels: list[str] | None = None
         self._estimators: dict[str, object] = {}
         self._train_X: np.ndarray | None = None
 
     # -------------------------------------------------------------------------------------------- features
     @property
-    def featurizer(self) -> CompositionFeaturizer:
-        if self._featurizer is None:
-            self._featurizer = CompositionFeaturizer(self.preset)
-        return self._featurizer
+    def kernel(self) -> FeatureKernel:
+        if self._kernel is None:
+            from ml.featurizers import CompositionFeaturizer
 
-    def features(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.featurizer.transform_formulas(list(frame["formula"]))
+            f = CompositionFeaturizer(self.preset)
+            self._kernel, self._labels = f.kernel(), f.feature_labels()
+        return self._kernel
+
+    @property
+    def feature_labels(self) -> list[str]:
+        if self._labels is None:
+            _ = self.kernel
+        return list(self._labels)
+
+    def features_of(self, formulas) -> np.ndarray:
+        return self.kernel.transform_compositions([parse_formula(f) for f in formulas])
+
+    def features(self, frame) -> np.ndarray:
+        return self.features_of(list(frame["formula"]))
 
     @staticmethod
-    def families_of(frame: pd.DataFrame) -> np.ndarray:
+    def families_of(frame) -> np.ndarray:
         if "family" in frame and frame["family"].astype(str).str.len().gt(0).all():
             return frame["family"].astype(str).to_numpy()
         return np.array([infer_family(parse_formula(f)) for f in frame["formula"]])
 
     # ------------------------------------------------------------------------------------------------- fit
-    def fit(self, frame: pd.DataFrame, X: np.ndarray | None = None) -> NacondModel:
+    def fit(self, frame, X: np.ndarray | None = None) -> NacondModel:
         """Fit on a per-composition frame with ``formula``, ``family``, ``group`` and target columns (NaN =
         missing). ``X`` may pass precomputed features (same row order)."""
         X = self.features(frame) if X is None else X
@@ -154,94 +177,124 @@ class NacondModel:
             return MedianRegressor(by_family=self.learner == "family_median")
         return _estimator(self.learner, self.seed)
 
-    def _fit_one(self, est, X, y, fams):
+    def _fit_one(self, X, y, fams):
+        est = self._make()
         if isinstance(est, MedianRegressor):
             return est.fit(y, fams)
-        return est.fit(X, y)
+        est.fit(X, y)
+        return ForestArrays.from_sklearn(est) if self.learner in FORESTS else est
 
-    def _predict_one(self, est, X, fams) -> tuple[np.ndarray, np.ndarray | None]:
+    @staticmethod
+    def _predict_one(est, X, fams) -> tuple[np.ndarray, np.ndarray | None]:
         if isinstance(est, MedianRegressor):
             return est.predict(fams), None
-        mean = est.predict(X)
-        if hasattr(est, "estimators_") and not isinstance(est, HistGradientBoostingRegressor):
-            per_tree = np.stack([t.predict(X) for t in est.estimators_])
-            return mean, per_tree.std(axis=0)
-        return mean, None
+        if isinstance(est, ForestArrays):
+            return est.predict_mean_std(X)
+        return est.predict(X), None
 
     def _fit_target(self, X, y, fams, groups):
         tf = TargetFit(n_train=len(y), y_median=float(np.median(y)))
-        n_groups = len(np.unique(groups))
-        k = min(self.calibration_folds, n_groups)
+        k = min(self.calibration_folds, len(np.unique(groups)))
         if k >= 2:
+            from sklearn.model_selection import GroupKFold
+
             resid, spread = np.empty(len(y)), np.empty(len(y))
-            cv = GroupKFold(n_splits=k, shuffle=True, random_state=self.seed)
-            for tr, te in cv.split(X, y, groups):
-                est = self._fit_one(self._make(), X[tr], y[tr], fams[tr])
-                mu, sd = self._predict_one(est, X[te], fams[te])
+            for tr, te in GroupKFold(n_splits=k, shuffle=True, random_state=self.seed).split(X, y, groups):
+                mu, sd = self._predict_one(self._fit_one(X[tr], y[tr], fams[tr]), X[te], fams[te])
                 resid[te] = np.abs(y[te] - mu)
                 spread[te] = sd if sd is not None else 1.0
             # tree ensembles give a per-composition spread; the others get a constant-width interval
-            tf.normalised = self.learner in ("extra_trees", "random_forest")
+            tf.normalised = self.learner in FORESTS
             if tf.normalised:
                 tf.spread_floor = float(np.quantile(spread, 0.05)) + 1e-6
                 scores = resid / np.maximum(spread, tf.spread_floor)
             else:
                 scores = resid
-            # finite-sample conformal quantile
-            level = min(1.0, np.ceil((len(scores) + 1) * COVERAGE) / len(scores))
+            level = min(1.0, np.ceil((len(scores) + 1) * COVERAGE) / len(scores))  # finite-sample quantile
             tf.q90 = float(np.quantile(scores, level))
-        est = self._fit_one(self._make(), X, y, fams)
-        return est, tf
+        return self._fit_one(X, y, fams), tf
 
     # --------------------------------------------------------------------------------------------- predict
-    def predict(self, frame: pd.DataFrame, X: np.ndarray | None = None) -> pd.DataFrame:
-        """Predictions per target with 90 % interval bounds: columns ``<t>``, ``<t>_lo``, ``<t>_hi``."""
-        X = self.features(frame) if X is None else X
-        fams = self.families_of(frame)
+    def predict_arrays(self, X: np.ndarray, families: np.ndarray) -> dict[str, np.ndarray]:
+        """``{target, target_lo, target_hi}`` arrays for precomputed features."""
         out = {}
         for t in self.targets:
             if t not in self._estimators:
                 continue
             tf = self.fits[t]
-            mu, sd = self._predict_one(self._estimators[t], X, fams)
+            mu, sd = self._predict_one(self._estimators[t], X, families)
             half = tf.q90 * (np.maximum(sd, tf.spread_floor) if tf.normalised and sd is not None else 1.0)
             out[t], out[f"{t}_lo"], out[f"{t}_hi"] = mu, mu - half, mu + half
-        return pd.DataFrame(out, index=frame.index)
+        return out
 
-    def predict_with_domain(self, formulas: list[str], mobile_ion: str = "Na") -> pd.DataFrame:
+    def predict(self, frame, X: np.ndarray | None = None):
+        """Predictions per target with 90 % interval bounds: DataFrame columns ``<t>``, ``<t>_lo``, ``<t>_hi``."""
+        import pandas as pd
+
+        X = self.features(frame) if X is None else X
+        return pd.DataFrame(self.predict_arrays(X, self.families_of(frame)), index=frame.index)
+
+    def domain(self, formulas: list[str], X: np.ndarray, mobile_ion: str = "Na") -> tuple[list[list[str]], list]:
+        """Out-of-domain reasons per formula and the 3 nearest training compositions (as dicts)."""
+        notes = check_domain(formulas, X, self._train_X, self.meta, mobile_ion=mobile_ion)
+        rows = self.meta.get("training_rows", {})
+        neigh: list = [[] for _ in formulas]
+        if rows and self.meta.get("domain"):
+            idx, dist = nearest(X, self._train_X, self.meta["domain"], k=min(3, len(self._train_X)))
+            neigh = [[{"formula": rows["formula"][j],
+                       "log10_sigma_S_cm": rows.get("log10_sigma_S_cm", [None] * (j + 1))[j],
+                       "ea_eV": rows.get("ea_eV", [None] * (j + 1))[j],
+                       "doi": (rows.get("dois") or [""] * (j + 1))[j] or None,
+                       "distance": float(d)} for j, d in zip(r, dr, strict=True)] for r, dr in zip(idx, dist, strict=True)]
+        return notes, neigh
+
+    def predict_with_domain(self, formulas: list[str], mobile_ion: str = "Na"):
         """Predictions plus ``in_domain``, ``domain_notes`` and the 3 nearest training compositions."""
+        import pandas as pd
+
         frame = pd.DataFrame({"formula": formulas})
         X = self.features(frame)
         out = self.predict(frame, X=X)
-        notes = check_domain(formulas, X, self._train_X, self.meta, mobile_ion=mobile_ion)
+        notes, neigh = self.domain(formulas, X, mobile_ion)
         out["in_domain"] = [not n for n in notes]
         out["domain_notes"] = ["; ".join(n) for n in notes]
-        rows = self.meta.get("training_rows", {})
-        if rows and self.meta.get("domain"):
-            idx, _ = nearest(X, self._train_X, self.meta["domain"], k=min(3, len(self._train_X)))
-            out["neighbours"] = [
-                "; ".join(f"{rows['formula'][j]} (log10 sigma {_fmt(rows['log10_sigma_S_cm'][j])}, "
-                          f"doi {(rows.get('dois') or [''] * (j + 1))[j] or '-'})" for j in row)
-                for row in idx]
+        out["neighbours"] = ["; ".join(f"{n['formula']} (log10 sigma {_fmt(n['log10_sigma_S_cm'])}, doi "
+                                       f"{n['doi'] or '-'})" for n in row) for row in neigh]
         return out
 
     # ------------------------------------------------------------------------------------------- save/load
     def save(self, directory: str | Path, *, extra: dict | None = None) -> Path:
-        import skops.io as sio
-
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        est_path = d / "estimators.skops"
-        sio.dump({"estimators": self._estimators, "train_X": self._train_X}, est_path)
+        np.savez(d / "featurizer.npz", **self.kernel.to_arrays())
+        arrays = {"train_X": self._train_X}
+        medians, skops_targets = {}, []
+        for t, est in self._estimators.items():
+            if isinstance(est, ForestArrays):
+                arrays.update(est.to_arrays(f"{t}."))
+            elif isinstance(est, MedianRegressor):
+                medians[t] = {"by_family": est.by_family, "global": est.global_, "family": est.family_}
+            else:
+                skops_targets.append(t)
+        np.savez(d / "estimators.npz", **arrays)
+        files = ["featurizer.npz", "estimators.npz"]
+        if skops_targets:
+            import skops.io as sio
+
+            sio.dump({t: self._estimators[t] for t in skops_targets}, d / "estimators.skops")
+            files.append("estimators.skops")
         info = {
             "format_version": FORMAT_VERSION,
             "class": "ml.models.composition.NacondModel",
             "init_args": {"learner": self.learner, "preset": self.preset, "seed": self.seed,
                           "calibration_folds": self.calibration_folds, "targets": list(self.targets)},
-            "feature_labels": self.featurizer.feature_labels(),
+            "feature_labels": self.feature_labels,
             "fits": {t: asdict(f) for t, f in self.fits.items()},
+            "medians": medians,
+            "forest_targets": [t for t, e in self._estimators.items() if isinstance(e, ForestArrays)],
+            "skops_targets": skops_targets,
             "meta": self.meta,
-            "estimators_sha256": sha256_of(est_path),
+            "files_sha256": {f: sha256_of(d / f) for f in files},
             **(extra or {}),
         }
         (d / "model.json").write_text(json.dumps(info, indent=2, default=str))
@@ -249,56 +302,61 @@ class NacondModel:
 
     @classmethod
     def load(cls, directory: str | Path) -> NacondModel:
-        import skops.io as sio
-
         d = Path(directory)
         info_path = d / "model.json"
         if not info_path.exists():
             raise ModelLoadError(f"model directory {str(d)!r} has no model.json")
-        info = json.loads(info_path.read_text())
+        try:
+            info = json.loads(info_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ModelLoadError(f"model {str(d)!r}: model.json is not valid JSON ({exc})") from None
         if info.get("format_version") != FORMAT_VERSION:
             raise ModelLoadError(f"model {str(d)!r} has format version {info.get('format_version')}, "
                                  f"this nacond reads {FORMAT_VERSION}")
-        est_path = d / "estimators.skops"
-        if sha256_of(est_path) != info["estimators_sha256"]:
-            raise ModelLoadError(f"model {str(d)!r}: estimators.skops does not match its checksum in model.json")
-        untrusted = sio.get_untrusted_types(file=est_path)
-        unexpected = [t for t in untrusted if t not in TRUSTED_TYPES]
-        if unexpected:
-            raise ModelLoadError(f"model {str(d)!r} contains types outside nacond's trusted list: {unexpected}")
-        payload = sio.load(est_path, trusted=untrusted)
+        for name, digest in info["files_sha256"].items():
+            if not (d / name).exists() or sha256_of(d / name) != digest:
+                raise ModelLoadError(f"model {str(d)!r}: {name} is missing or does not match its checksum "
+                                     "in model.json")
         args = info["init_args"]
         model = cls(learner=args["learner"], preset=args["preset"], seed=args["seed"],
                     calibration_folds=args["calibration_folds"], targets=tuple(args["targets"]))
         model.fits = {t: TargetFit(**f) for t, f in info["fits"].items()}
         model.meta = info.get("meta", {})
-        model.meta["model_json"] = {k: v for k, v in info.items() if k not in ("feature_labels",)}
-        model._estimators = payload["estimators"]
-        model._train_X = payload["train_X"]
-        if model.featurizer.feature_labels() != info["feature_labels"]:
-            raise ModelLoadError(f"model {str(d)!r} was trained with other feature labels than preset "
-                                 f"{args['preset']!r} gives now")
+        model.meta["model_json"] = {k: v for k, v in info.items() if k not in ("feature_labels", "meta")}
+        model._labels = info["feature_labels"]
+        with np.load(d / "featurizer.npz", allow_pickle=False) as z:
+            model._kernel = FeatureKernel.from_arrays(z)
+        with np.load(d / "estimators.npz", allow_pickle=False) as z:
+            model._train_X = z["train_X"]
+            for t in info["forest_targets"]:
+                model._estimators[t] = ForestArrays.from_arrays(z, f"{t}.")
+        for t, m in info["medians"].items():
+            model._estimators[t] = MedianRegressor(m["by_family"], m["global"], m["family"])
+        if info["skops_targets"]:
+            model._estimators.update(_load_skops(d / "estimators.skops"))
         return model
+
+
+def _load_skops(path: Path) -> dict:
+    import skops.io as sio
+
+    untrusted = sio.get_untrusted_types(file=path)
+    unexpected = [t for t in untrusted if t not in TRUSTED_TYPES]
+    if unexpected:
+        raise ModelLoadError(f"{str(path)!r} contains types outside nacond's trusted list: {unexpected}")
+    return sio.load(path, trusted=untrusted)
 
 
 def _fmt(v) -> str:
     return "n/a" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.2f}"
 
 
-class ModelLoadError(NacondError):
-    """A model directory that is missing, corrupted or of another format version."""
-
-
-# Types skops may instantiate when loading a nacond model (checked before loading; nothing else is allowed).
+# Types skops may instantiate when loading a hist_gbm model (checked before loading; nothing else is allowed).
 TRUSTED_TYPES = (
-    "ml.models.composition.MedianRegressor",
-    "sklearn.tree._tree.Tree",
     "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn._loss.loss.HalfSquaredError",
     "sklearn._loss.link.IdentityLink",
     "sklearn._loss.link.Interval",
     "sklearn._loss._loss.CyHalfSquaredError",
-    "numpy.dtype",
-    "builtins.float",
 )
