@@ -1,4 +1,5 @@
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from training.cli import app
@@ -41,9 +42,16 @@ def test_train_logs_to_mlflow_sqlite(tiny_csv, tmp_path, monkeypatch):
     assert "metrics.grouped.family_median.ea_eV.mae" in runs.columns
     versions = mlflow.MlflowClient().search_model_versions("name='nacond-extra_trees'")
     assert len(versions) == 1
-    model = mlflow.pyfunc.load_model(f"models:/nacond-extra_trees/{versions[0].version}")
+    uri_model = f"models:/nacond-extra_trees/{versions[0].version}"
+    model = mlflow.pyfunc.load_model(uri_model)
     pred = model.predict(pd.DataFrame({"formula": ["Na3PS4"]}))
     assert pred["log10_sigma_S_cm"].notna().all()
+    from serving import Predictor
+
+    direct = Predictor.load(tmp_path / "m").predict("Na3PS4")
+    via_registry = Predictor.load(uri_model).predict("Na3PS4")
+    assert via_registry.log10_sigma_S_cm == pytest.approx(direct.log10_sigma_S_cm)
+    assert pred["log10_sigma_S_cm"].iloc[0] == pytest.approx(direct.log10_sigma_S_cm)
 
 
 def test_predict_bad_formula_names_input(tmp_path):
@@ -88,3 +96,26 @@ def test_predict_uses_committed_default_model():
     lines = res.output.strip().splitlines()
     assert lines[0].startswith("Na3Zr2Si2PO12") and "out of domain" not in lines[0]
     assert lines[1].startswith("Fe2O3") and "no Na" in lines[1]
+
+
+def test_predict_cif_dir_with_error_column(tmp_path):
+    from pymatgen.core import Lattice, Structure
+
+    d = tmp_path / "cifs"
+    d.mkdir()
+    Structure(Lattice.cubic(7.0), ["Na", "P", "S"], [[0, 0, 0], [0.5, 0.5, 0.5], [0.25, 0.25, 0.25]]).to(
+        filename=str(d / "a.cif"))
+    (d / "b.cif").write_text("not a cif at all\n")
+    res = runner.invoke(app, ["predict", "--cif-dir", str(d)])
+    assert res.exit_code == 2 and "b.cif" in res.output
+    out = tmp_path / "o.csv"
+    res = runner.invoke(app, ["predict", "--cif-dir", str(d), "--on-error", "skip", "--output", str(out)])
+    assert res.exit_code == 0, res.output
+    got = pd.read_csv(out, keep_default_na=False)
+    assert list(got["error"].eq("")) == [True, False]
+    assert "b.cif" in got.loc[1, "error"] and got.loc[0, "formula"] == "Na1P1S1"
+
+
+def test_predict_on_error_is_checked():
+    res = runner.invoke(app, ["predict", "Na3PS4", "--on-error", "ignore"])
+    assert res.exit_code == 2 and "--on-error 'ignore'" in res.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -85,9 +86,6 @@ def data_stats(
         typer.echo(f"{band:25s} {n:5d}")
     if stats["qualified"]:
         typer.echo("\nqualified values: " + ", ".join(f"{k} {v}" for k, v in stats["qualified"].items()))
-
-
-DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "default"
 
 
 def _setup_logging() -> None:
@@ -184,59 +182,120 @@ def evaluate_cmd(
 def predict_cmd(
     formulas: Annotated[list[str] | None, typer.Argument(help="Compositions, e.g. Na3PS4 Na3Zr2Si2PO12.")] = None,
     input_csv: Annotated[Path | None, typer.Option("--input", help="CSV with a 'formula' column.")] = None,
+    cif: Annotated[list[Path] | None, typer.Option("--cif", help="A CIF file (repeatable).")] = None,
+    cif_dir: Annotated[Path | None, typer.Option("--cif-dir", help="Predict every *.cif in this folder.")] = None,
     output: Annotated[Path | None, typer.Option("--output", help="Write predictions to this CSV.")] = None,
-    model_dir: Annotated[Path | None, typer.Option("--model", help="Model directory (default: the "
-                                                                   "bundled models/default).")] = None,
+    model_dir: Annotated[str | None, typer.Option("--model", help="Model directory or MLflow URI (default: the "
+                                                                  "bundled models/default).")] = None,
+    on_error: Annotated[str, typer.Option("--on-error", help="raise: stop at the first bad row; warn/skip: "
+                                                              "write the row with its error.")] = "raise",
 ) -> None:
     """Predict log10 sigma (25 C), Ea and 90 % intervals, with an applicability-domain flag."""
-    import numpy as np
-    import pandas as pd
+    import csv
 
     from ml.errors import NacondError
-    from ml.formula import parse_formula
-    from ml.models import NacondModel
+    from serving.predictor import Predictor
 
-    if bool(formulas) == bool(input_csv):
-        _fail("give formulas as arguments or --input CSV (one of the two)")
+    sources = [bool(formulas), input_csv is not None, bool(cif), cif_dir is not None]
+    if sum(sources) != 1:
+        _fail("give exactly one of: formulas as arguments, --input CSV, --cif FILE..., --cif-dir DIR")
+    if on_error not in ("raise", "warn", "skip"):
+        _fail(f"--on-error {on_error!r} is not one of raise, warn, skip")
     if input_csv is not None:
         if not input_csv.exists():
             _fail(f"--input {str(input_csv)!r} does not exist")
-        frame = pd.read_csv(input_csv, dtype=str, keep_default_na=False)
-        if "formula" not in frame:
-            _fail(f"--input {str(input_csv)!r} has no 'formula' column (columns: {list(frame.columns)})")
+        with open(input_csv, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+        if not rows or "formula" not in rows[0]:
+            _fail(f"--input {str(input_csv)!r} has no 'formula' column or no rows")
+        items = [r["formula"] for r in rows]
+        where = [f"row {i + 2} of {input_csv}" for i in range(len(rows))]
+    elif cif_dir is not None:
+        if not cif_dir.is_dir():
+            _fail(f"--cif-dir {str(cif_dir)!r} is not a folder")
+        paths = sorted(cif_dir.glob("*.cif"))
+        if not paths:
+            _fail(f"--cif-dir {str(cif_dir)!r} holds no *.cif files")
+        rows = [{"cif": str(p)} for p in paths]
+        items, where = paths, [str(p) for p in paths]
+    elif cif:
+        rows = [{"cif": str(p)} for p in cif]
+        items, where = list(cif), [str(p) for p in cif]
     else:
-        frame = pd.DataFrame({"formula": formulas})
-    for i, f in enumerate(frame["formula"]):
-        try:
-            parse_formula(f)
-        except NacondError as exc:
-            where = f"row {i + 2} of {input_csv}" if input_csv else "argument"
-            _fail(f"{where}: {exc}")
+        rows = [{"formula": f} for f in formulas]
+        items, where = list(formulas), ["argument"] * len(formulas)
     try:
-        model = NacondModel.load(model_dir or DEFAULT_MODEL)
+        predictor = Predictor.load(model_dir)
     except NacondError as exc:
         _fail(str(exc))
-    pred = model.predict_with_domain(list(frame["formula"]))
-    out = frame.copy()
-    out["log10_sigma_S_cm"] = pred["log10_sigma_S_cm"].to_numpy()
-    out["sigma_S_cm"] = 10 ** out["log10_sigma_S_cm"]
-    out["log10_sigma_lo"] = pred["log10_sigma_S_cm_lo"].to_numpy()
-    out["log10_sigma_hi"] = pred["log10_sigma_S_cm_hi"].to_numpy()
-    out["ea_eV"] = pred["ea_eV"].to_numpy()
-    out["ea_lo_eV"] = np.maximum(pred["ea_eV_lo"].to_numpy(), 0.0)
-    out["ea_hi_eV"] = pred["ea_eV_hi"].to_numpy()
-    out["in_domain"] = pred["in_domain"].to_numpy()
-    out["domain_notes"] = pred["domain_notes"].to_numpy()
+    results = []
+    chunk = 1000
+    with typer.progressbar(length=len(items), label="predicting", file=sys.stderr,
+                           hidden=output is None or len(items) < chunk) as bar:
+        for start in range(0, len(items), chunk):
+            part = items[start:start + chunk]
+            try:
+                results += predictor.predict_many(part, on_error="skip" if on_error == "skip" else "warn")
+            except NacondError as exc:  # pragma: no cover - predict_many only raises with on_error="raise"
+                _fail(str(exc))
+            bar.update(len(part))
+    failures = [(i, r) for i, r in enumerate(results) if not r.ok]
+    if failures and on_error == "raise":
+        i, r = failures[0]
+        _fail(f"{where[i]}: {r.error}")
+    for i, r in failures:
+        if on_error == "warn":
+            typer.secho(f"warning: {where[i]}: {r.error}", fg=typer.colors.YELLOW, err=True)
+    table = []
+    for row, r in zip(rows, results, strict=True):
+        rec = dict(row)
+        if r.ok:
+            rec.update({"formula": r.formula, "log10_sigma_S_cm": r.log10_sigma_S_cm, "sigma_S_cm": r.sigma_S_cm,
+                        "log10_sigma_lo": r.log10_sigma_interval[0], "log10_sigma_hi": r.log10_sigma_interval[1],
+                        "ea_eV": r.ea_eV, "ea_lo_eV": r.ea_interval_eV[0], "ea_hi_eV": r.ea_interval_eV[1],
+                        "in_domain": r.in_domain, "domain_notes": "; ".join(r.domain_notes),
+                        "neighbours": "; ".join(n.formula for n in r.neighbours), "error": ""})
+        else:
+            rec["error"] = r.error
+        table.append(rec)
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
-        out.to_csv(output, index=False)
-        typer.echo(f"{len(out)} predictions written to {output}")
-    else:
-        for _, r in out.iterrows():
-            flag = "" if r["in_domain"] else f"  [out of domain: {r['domain_notes']}]"
-            typer.echo(f"{r['formula']:28s} sigma(25 C) = {r['sigma_S_cm']:.2e} S/cm  "
-                       f"log10 90% [{r['log10_sigma_lo']:.2f}, {r['log10_sigma_hi']:.2f}]  "
-                       f"Ea = {r['ea_eV']:.3f} eV [{r['ea_lo_eV']:.3f}, {r['ea_hi_eV']:.3f}]{flag}")
+        cols = list(dict.fromkeys([k for rec in table for k in rec]))
+        with open(output, "w", newline="", encoding="utf-8") as fh:
+            w = csv.DictWriter(fh, fieldnames=cols)
+            w.writeheader()
+            w.writerows(table)
+        typer.echo(f"{len(table)} rows written to {output} ({len(failures)} with errors)")
+        return
+    for rec in table:
+        label = rec.get("formula") or rec.get("cif")
+        if rec["error"]:
+            typer.echo(f"{label:28s} error: {rec['error']}")
+            continue
+        flag = "" if rec["in_domain"] else f"  [out of domain: {rec['domain_notes']}]"
+        typer.echo(f"{label:28s} sigma(25 C) = {rec['sigma_S_cm']:.2e} S/cm  "
+                   f"log10 90% [{rec['log10_sigma_lo']:.2f}, {rec['log10_sigma_hi']:.2f}]  "
+                   f"Ea = {rec['ea_eV']:.3f} eV [{rec['ea_lo_eV']:.3f}, {rec['ea_hi_eV']:.3f}]{flag}")
+
+
+@app.command("serve")
+def serve_cmd(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+    model_dir: Annotated[str | None, typer.Option("--model", help="Model directory or MLflow URI.")] = None,
+) -> None:
+    """Serve predictions over HTTP (FastAPI): POST /predict, GET /health, GET /model, OpenAPI at /docs."""
+    import uvicorn
+
+    from ml.errors import NacondError
+    from serving.app import create_app
+    from serving.predictor import Predictor
+
+    try:
+        predictor = Predictor.load(model_dir)
+    except NacondError as exc:
+        _fail(str(exc))
+    uvicorn.run(create_app(predictor), host=host, port=port, log_level="warning", workers=1)
 
 
 @app.command("ui")

@@ -245,7 +245,8 @@ class NacondModel:
                        "log10_sigma_S_cm": rows.get("log10_sigma_S_cm", [None] * (j + 1))[j],
                        "ea_eV": rows.get("ea_eV", [None] * (j + 1))[j],
                        "doi": (rows.get("dois") or [""] * (j + 1))[j] or None,
-                       "distance": float(d)} for j, d in zip(r, dr, strict=True)] for r, dr in zip(idx, dist, strict=True)]
+                       "distance": float(d)} for j, d in zip(r, dr, strict=True)]
+                     for r, dr in zip(idx, dist, strict=True)]
         return notes, neigh
 
     def predict_with_domain(self, formulas: list[str], mobile_ion: str = "Na"):

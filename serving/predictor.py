@@ -1,0 +1,258 @@
+"""``Predictor``: validate -> featurize -> predict -> post-process, for formulas, pymatgen compositions,
+structures and CIF files."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from ml.chemistry import infer_family
+from ml.errors import NacondError, StructureParseError
+from ml.formula import parse_formula
+from ml.models.composition import ModelLoadError, NacondModel
+
+log = logging.getLogger(__name__)
+
+ROOM_TEMPERATURE_K = 298.15
+MAX_SITES = 2000  # a structure larger than this is refused (featurizing it is not meaningful for this model)
+MAX_CIF_BYTES = 5_000_000
+OnError = Literal["raise", "warn", "skip"]
+
+
+class StructureTooLargeError(StructureParseError):
+    """A structure with more sites than nacond featurizes."""
+
+
+def default_model_dir() -> Path:
+    """``NACOND_MODEL``, else the repository's ``models/default``, else the copy installed with the package."""
+    env = os.environ.get("NACOND_MODEL")
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve().parents[1] / "models" / "default"
+    if here.exists():
+        return here
+    return Path(sys.prefix) / "share" / "nacond" / "models" / "default"
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    formula: str
+    log10_sigma_S_cm: float | None
+    ea_eV: float | None
+    doi: str | None
+    distance: float
+
+
+@dataclass(frozen=True)
+class PredictionResult:
+    """One prediction at 25 degC. Intervals are 90 % (split-conformal)."""
+
+    input: str
+    formula: str
+    log10_sigma_S_cm: float
+    sigma_S_cm: float
+    log10_sigma_interval: tuple[float, float]
+    ea_eV: float
+    ea_interval_eV: tuple[float, float]
+    in_domain: bool
+    domain_notes: tuple[str, ...]
+    neighbours: tuple[Neighbour, ...]
+    model_version: str
+    family: str
+    temperature_K: float = ROOM_TEMPERATURE_K
+    ok: bool = field(default=True, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("ok")
+        d["log10_sigma_interval"] = list(self.log10_sigma_interval)
+        d["ea_interval_eV"] = list(self.ea_interval_eV)
+        d["domain_notes"] = list(self.domain_notes)
+        return d
+
+
+@dataclass(frozen=True)
+class PredictionFailure:
+    """A batch item that could not be predicted (``on_error`` = "warn" or "skip")."""
+
+    input: str
+    error: str
+    ok: bool = field(default=False, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"input": self.input, "error": self.error}
+
+
+def _describe(x: Any) -> str:
+    s = str(x) if not hasattr(x, "composition") else f"{type(x).__name__}({x.composition.reduced_formula})"
+    return s if len(s) <= 80 else s[:80] + "..."
+
+
+def _read_cif(path: Path):
+    from pymatgen.io.cif import CifParser
+
+    if not path.exists():
+        raise StructureParseError(f"CIF file {str(path)!r} does not exist")
+    if path.stat().st_size > MAX_CIF_BYTES:
+        raise StructureTooLargeError(f"CIF file {str(path)!r} is larger than {MAX_CIF_BYTES // 1_000_000} MB")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            structures = CifParser(str(path)).parse_structures(primitive=False)
+    except Exception as exc:  # pymatgen raises many exception types for unreadable CIFs
+        raise StructureParseError(f"CIF file {str(path)!r} cannot be read: {exc}") from None
+    if not structures:
+        raise StructureParseError(f"CIF file {str(path)!r} contains no structure")
+    return structures[0]
+
+
+def to_formula(x: Any) -> str:
+    """Validate any supported input and return a normalised formula string (errors name the input).
+
+    Accepts a formula string, a CIF path (``str`` ending in ``.cif`` or ``pathlib.Path``), a pymatgen
+    ``Composition`` or a ``Structure``/``IStructure`` (partial occupancies allowed).
+    """
+    from pymatgen.core import Composition
+
+    if isinstance(x, Path) or (isinstance(x, str) and x.strip().lower().endswith(".cif")):
+        x = _read_cif(Path(x))
+    if hasattr(x, "sites") and hasattr(x, "composition"):
+        if len(x) > MAX_SITES:
+            raise StructureTooLargeError(f"structure {_describe(x)} has {len(x)} sites; nacond featurizes at most "
+                                         f"{MAX_SITES}")
+        x = x.composition
+    if isinstance(x, Composition):
+        text = x.formula.replace(" ", "")
+        if any(amt < 0 for amt in x.values()):
+            raise NacondError(f"composition {text!r} has a negative amount")
+        parse_formula(text)  # rejects dummy species and empty compositions, naming the input
+        return text
+    if isinstance(x, str):
+        parse_formula(x)
+        return x.strip()
+    raise NacondError(f"cannot predict for {_describe(x)!r} of type {type(x).__name__}: give a formula string, "
+                      "a CIF path, or a pymatgen Composition/Structure")
+
+
+def _none_if_nan(v) -> float | None:
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+
+class Predictor:
+    """A loaded model; construct with :meth:`load`. Thread-safe for prediction."""
+
+    def __init__(self, model: NacondModel, source: str):
+        self.model = model
+        self.source = source
+        info = model.meta.get("model_json", {})
+        digest = "".join(v[:6] for v in sorted(info.get("files_sha256", {}).values()))[:12]
+        self.model_version = f"{model.learner}@{digest or 'unsaved'}"
+        self.mobile_ion = "Na"
+
+    @classmethod
+    def load(cls, source: str | Path | None = None) -> Predictor:
+        """Load from a model directory, an MLflow URI (``models:/name/version``, ``runs:/...``) or, with
+        ``source=None``, the bundled default model."""
+        if source is None:
+            return cls(NacondModel.load(default_model_dir()), "default")
+        s = str(source)
+        if s.startswith(("models:/", "runs:/")):
+            return cls(NacondModel.load(_download_mlflow_model(s)), s)
+        return cls(NacondModel.load(Path(s)), s)
+
+    def info(self) -> dict[str, Any]:
+        j = self.model.meta.get("model_json", {})
+        return {"model_version": self.model_version, "source": self.source, "learner": self.model.learner,
+                "preset": self.model.preset, "targets": list(self.model.targets),
+                "n_train": {t: f.n_train for t, f in self.model.fits.items()},
+                "dataset_sha256": j.get("dataset_sha256"), "cv": j.get("cv"), "metrics": j.get("metrics", {}),
+                "temperature_K": ROOM_TEMPERATURE_K, "elements": self.model.meta.get("elements", []),
+                "families": self.model.meta.get("families", [])}
+
+    def predict(self, x: Any) -> PredictionResult:
+        """Predict one input; raises a ``ValueError`` subclass naming the input when it is not usable."""
+        return self.predict_many([x], on_error="raise")[0]
+
+    def predict_many(self, xs: Iterable[Any],
+                     on_error: OnError = "raise") -> list[PredictionResult | PredictionFailure]:
+        """Vectorised prediction. ``on_error``: "raise" (first bad item raises, naming it and its index),
+        "warn" (log a warning, return a :class:`PredictionFailure` in its place) or "skip" (failure returned
+        silently)."""
+        if on_error not in ("raise", "warn", "skip"):
+            raise ValueError(f"on_error must be 'raise', 'warn' or 'skip', not {on_error!r}")
+        xs = list(xs)
+        formulas: list[str | None] = []
+        failures: dict[int, PredictionFailure] = {}
+        for i, x in enumerate(xs):
+            try:
+                formulas.append(to_formula(x))
+            except NacondError as exc:
+                if on_error == "raise":
+                    if len(xs) > 1:
+                        raise type(exc)(f"item {i}: {exc}") from None
+                    raise
+                if on_error == "warn":
+                    log.warning("item %d (%s): %s", i, _describe(x), exc)
+                failures[i] = PredictionFailure(_describe(x), str(exc))
+                formulas.append(None)
+        good = [i for i, f in enumerate(formulas) if f is not None]
+        out: list[PredictionResult | PredictionFailure] = [failures.get(i) for i in range(len(xs))]
+        if not good:
+            return out
+        fs = [formulas[i] for i in good]
+        comps = [parse_formula(f) for f in fs]
+        X = self.model.kernel.transform_compositions(comps)
+        fams = np.array([infer_family(c) for c in comps])
+        pred = self.model.predict_arrays(X, fams)
+        notes, neigh = self.model.domain(fs, X, self.mobile_ion)
+        s_key, e_key = "log10_sigma_S_cm", "ea_eV"
+        for k, i in enumerate(good):
+            ls = float(pred[s_key][k])
+            out[i] = PredictionResult(
+                input=_describe(xs[i]), formula=fs[k], log10_sigma_S_cm=ls, sigma_S_cm=10.0**ls,
+                log10_sigma_interval=(float(pred[f"{s_key}_lo"][k]), float(pred[f"{s_key}_hi"][k])),
+                ea_eV=float(pred[e_key][k]),
+                ea_interval_eV=(max(0.0, float(pred[f"{e_key}_lo"][k])), float(pred[f"{e_key}_hi"][k])),
+                in_domain=not notes[k], domain_notes=tuple(notes[k]),
+                neighbours=tuple(Neighbour(n["formula"], _none_if_nan(n["log10_sigma_S_cm"]),
+                                           _none_if_nan(n["ea_eV"]), n["doi"], n["distance"]) for n in neigh[k]),
+                model_version=self.model_version, family=str(fams[k]))
+        return out
+
+
+def _download_mlflow_model(uri: str) -> Path:
+    """Fetch a registered nacond pyfunc and return its embedded model directory."""
+    import mlflow
+
+    try:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+    except Exception as exc:
+        raise ModelLoadError(f"MLflow model {uri!r} cannot be fetched: {exc}") from None
+    hits = sorted(p.parent for p in local.rglob("model.json"))
+    if not hits:
+        raise ModelLoadError(f"MLflow model {uri!r} holds no nacond model directory")
+    return hits[0]
+
+
+@lru_cache(maxsize=1)
+def _default() -> Predictor:
+    return Predictor.load()
+
+
+def predict(x: Any) -> PredictionResult:
+    """Predict with the bundled default model (loaded once)."""
+    return _default().predict(x)
+
+
+def predict_many(xs: Sequence[Any], on_error: OnError = "raise"):
+    return _default().predict_many(xs, on_error=on_error)
