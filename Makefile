@@ -32,6 +32,7 @@ model: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_composition.py --out docs/bench
+	$(BIN)/python benchmarks/bench_serving.py --out docs/bench
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

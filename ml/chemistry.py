@@ -26,9 +26,18 @@ FAMILIES = (
 )
 
 
-def anions_of(comp: Composition) -> dict[str, int]:
+Amounts = dict[str, float]
+
+
+def amounts_of(comp: Composition | Amounts) -> Amounts:
+    """Element symbol -> amount. Every rule below takes either a Composition or such a dict (the dict is the
+    fast path: pymatgen's Composition accessors dominate the cost of featurizing thousands of formulas)."""
+    return comp if isinstance(comp, dict) else comp.get_el_amt_dict()
+
+
+def anions_of(comp: Composition | Amounts) -> dict[str, int]:
     """Anion elements present and their assigned states."""
-    els = {e.symbol for e in comp.elements}
+    els = amounts_of(comp).keys()
     out = {s: q for s, q in ANION_STATES.items() if s in els}
     if "Te" in out and "O" in els:
         out.pop("Te")
@@ -39,9 +48,9 @@ def anions_of(comp: Composition) -> dict[str, int]:
     return out
 
 
-def has_hydride_cage(comp: Composition) -> bool:
+def has_hydride_cage(comp: Composition | Amounts) -> bool:
     """True for borohydrides, closo/nido-borates, carba-borates and amides (B or N bonded to H)."""
-    els = {e.symbol for e in comp.elements}
+    els = amounts_of(comp).keys()
     return "H" in els and ("B" in els or "N" in els or "Al" in els)
 
 
@@ -63,12 +72,13 @@ def ionic_radius(symbol: str, state: int) -> float:
     return float(r)
 
 
-def framework_cations(comp: Composition, mobile_ion: str = "Na") -> dict[str, float]:
+def framework_cations(comp: Composition | Amounts, mobile_ion: str = "Na") -> dict[str, float]:
     """Elements that are neither the mobile ion, nor anions, nor part of a hydride cage; with amounts."""
-    anions = anions_of(comp)
-    cage = has_hydride_cage(comp)
+    amounts = amounts_of(comp)
+    anions = anions_of(amounts)
+    cage = has_hydride_cage(amounts)
     out = {}
-    for el, amt in comp.get_el_amt_dict().items():
+    for el, amt in amounts.items():
         if el == mobile_ion or el in anions:
             continue
         if cage and el in CAGE_ELEMENTS + ("N",):
@@ -77,20 +87,20 @@ def framework_cations(comp: Composition, mobile_ion: str = "Na") -> dict[str, fl
     return out
 
 
-def infer_family(comp: Composition) -> str:
+def infer_family(comp: Composition | Amounts) -> str:
     """Best guess of the dataset family from composition alone (used for new formulas and domain checks).
 
     The rules follow the seed review's classification; they are a guess, and the dataset's own ``family``
     column wins wherever it exists.
     """
-    els = {e.symbol for e in comp.elements}
-    amt = comp.get_el_amt_dict()
-    if has_hydride_cage(comp) and "O" not in els:
+    amt = amounts_of(comp)
+    els = set(amt)
+    if has_hydride_cage(amt) and "O" not in els:
         return "complex_hydride"
     if "O" in els and (els & set(HALOGENS) or "H" in els) and "Na" in els:
         na, o = amt.get("Na", 0.0), amt.get("O", 0.0)
         # Na3OX / Na3OBH4 / Na4OI2: little O, Na-rich, no framework cations beyond dopants
-        fw = sum(v for k, v in framework_cations(comp).items())
+        fw = sum(framework_cations(amt).values())
         if o > 0 and na / o >= 2.5 and fw <= 0.5 * o:
             return "antiperovskite"
     if els & set(HALOGENS) and not els & {"S", "Se"}:
@@ -107,7 +117,7 @@ def infer_family(comp: Composition) -> str:
             return "beta_alumina"
         pz = amt.get("P", 0.0) + amt.get("Si", 0.0) + amt.get("Ge", 0.0)
         o = amt.get("O", 0.0)
-        fw = framework_cations(comp)
+        fw = framework_cations(amt)
         octa = sum(v for k, v in fw.items() if k not in ("P", "Si", "Ge", "As"))
         # NASICON A_x M2 (XO4)3: 3 tetrahedral X per 2 octahedral M and 12 O
         if pz > 0 and abs(o / (pz + 1e-12) - 4.0) < 0.5 and abs(pz / max(octa, 1e-9) - 1.5) < 0.35:

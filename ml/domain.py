@@ -42,24 +42,26 @@ def nearest(X: np.ndarray, train_X: np.ndarray, stats: dict, k: int = 3) -> tupl
 
 
 def check_domain(formulas: list[str], X: np.ndarray, train_X: np.ndarray, meta: dict,
-                 mobile_ion: str = "Na") -> list[list[str]]:
-    """Per formula, the list of reasons it is out of domain (empty list = in domain)."""
+                 mobile_ion: str = "Na", amounts: list[dict] | None = None,
+                 families: list[str] | None = None) -> list[list[str]]:
+    """Per formula, the list of reasons it is out of domain (empty list = in domain). ``amounts`` and
+    ``families`` may pass what the caller already computed."""
     elements = set(meta.get("elements", []))
-    families = set(meta.get("families", []))
+    trained_families = set(meta.get("families", []))
     stats = meta.get("domain")
     _, dist = nearest(X, train_X, stats, k=1) if stats else (None, None)
     notes = []
     for i, f in enumerate(formulas):
-        comp = parse_formula(f)
-        syms = {e.symbol for e in comp.elements}
+        amt = amounts[i] if amounts is not None else parse_formula(f).get_el_amt_dict()
+        syms = set(amt)
         why = []
         if mobile_ion not in syms:
             why.append(f"no {mobile_ion}: not a {mobile_ion}-ion conductor composition")
         unseen = sorted(syms - elements)
         if unseen:
             why.append("elements not in training data: " + ", ".join(unseen))
-        fam = infer_family(comp)
-        if families and fam not in families:
+        fam = families[i] if families is not None else infer_family(amt)
+        if trained_families and fam not in trained_families:
             why.append(f"family {fam!r} (inferred) absent from training data")
         if dist is not None and dist[i, 0] > stats["nn_threshold"]:
             why.append(f"far from training data (nearest-neighbour distance {dist[i, 0]:.1f} > "

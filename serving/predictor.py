@@ -210,11 +210,11 @@ class Predictor:
         if not good:
             return out
         fs = [formulas[i] for i in good]
-        comps = [parse_formula(f) for f in fs]
-        X = self.model.kernel.transform_compositions(comps)
-        fams = np.array([infer_family(c) for c in comps])
+        amounts = [parse_formula(f).get_el_amt_dict() for f in fs]
+        X = self.model.kernel.transform_compositions(amounts, keys=fs)
+        fams = np.array([infer_family(a) for a in amounts])
         pred = self.model.predict_arrays(X, fams)
-        notes, neigh = self.model.domain(fs, X, self.mobile_ion)
+        notes, neigh = self.model.domain(fs, X, self.mobile_ion, amounts=amounts, families=list(fams))
         s_key, e_key = "log10_sigma_S_cm", "ea_eV"
         for k, i in enumerate(good):
             ls = float(pred[s_key][k])

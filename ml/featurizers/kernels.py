@@ -7,6 +7,7 @@ numpy and pymatgen (fast cold start).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -18,6 +19,7 @@ from ml.chemistry import (
     CHALCOGENS,
     FAMILIES,
     HALOGENS,
+    amounts_of,
     anions_of,
     cation_state,
     framework_cations,
@@ -34,11 +36,11 @@ STOICH_P = (0, 2, 3, 5, 7, 10)
 ORBITALS = ("s", "p", "d", "f")
 
 
-def fraction_matrix(comps: Sequence[Composition]) -> np.ndarray:
+def fraction_matrix(comps: Sequence[Composition | dict]) -> np.ndarray:
     """(n, 103) matrix of atomic fractions, element order by Z."""
     out = np.zeros((len(comps), MAX_Z))
     for i, c in enumerate(comps):
-        amounts = c.get_el_amt_dict()
+        amounts = amounts_of(c)
         total = sum(amounts.values())
         for el, a in amounts.items():
             out[i, INDEX[el]] = a / total
@@ -106,6 +108,7 @@ POLYANION_PAIRS = (
 CHEM_ANIONS = CHALCOGENS + HALOGENS + ("N", "H")
 # Anion polarizability proxy: r^3 of the Shannon radius (pymatgen) of the anion in its usual state.
 _ANION_R3 = {s: ionic_radius(s, q) ** 3 for s, q in ANION_STATES.items()}
+_ANION_X = {s: float(Element(s).X) for s in ANION_STATES}
 
 
 def na_chemistry_labels() -> list[str]:
@@ -122,12 +125,11 @@ def na_chemistry_labels() -> list[str]:
 
 
 def _na_per_anion_charge(amounts: dict[str, float], mobile: str) -> float:
-    comp = Composition(amounts)
-    an = anions_of(comp)
+    an = anions_of(amounts)
     neg = sum(-q * amounts[s] for s, q in an.items())
-    if has_hydride_cage(comp):
+    if has_hydride_cage(amounts):
         # cluster anions: count charge from the cation side (mobile ion + framework) instead
-        neg = amounts.get(mobile, 0.0) + sum(cation_state(e) * a for e, a in framework_cations(comp, mobile).items())
+        neg = amounts.get(mobile, 0.0) + sum(cation_state(e) * a for e, a in framework_cations(amounts, mobile).items())
     return amounts.get(mobile, 0.0) / neg if neg > 0 else 0.0
 
 
@@ -138,21 +140,43 @@ def _parents(mobile: str) -> tuple[np.ndarray, list[float]]:
     return fraction_matrix(comps), [_na_per_anion_charge(c.get_el_amt_dict(), mobile) for c in comps]
 
 
-def na_chemistry(comp: Composition, mobile: str = "Na") -> list[float]:
-    """One row of Na-chemistry descriptors (labels: :func:`na_chemistry_labels`)."""
-    amounts = comp.get_el_amt_dict()
+def nearest_parents(fractions: np.ndarray, mobile: str = "Na") -> tuple[np.ndarray, np.ndarray]:
+    """Index of, and L1 distance to, the nearest parent compound for each row of a fraction matrix."""
+    pf, _ = _parents(mobile)
+    cols = np.flatnonzero(pf.any(axis=0))  # elements of some parent; elsewhere |f - p| = f
+    rest = fractions.sum(axis=1) - fractions[:, cols].sum(axis=1)
+    d = np.abs(fractions[:, None, cols] - pf[None, :, cols]).sum(axis=2) + rest[:, None]
+    # equidistant parents (e.g. Na3OCl / Na3OBr for Na3OI) must resolve the same way whatever the summation
+    # order: compare distances rounded to 1e-9, first parent wins
+    k = np.round(d, 9).argmin(axis=1)
+    return k, d[np.arange(len(d)), k]
+
+
+def _wstats(w: list[float], v: list[float]) -> tuple[float, float]:
+    """Weighted mean and standard deviation (weights sum to 1) of a handful of values, in plain Python."""
+    m = sum(wi * vi for wi, vi in zip(w, v, strict=True))
+    return m, math.sqrt(sum(wi * (vi - m) ** 2 for wi, vi in zip(w, v, strict=True)))
+
+
+def na_chemistry(comp: Composition | dict, mobile: str = "Na",
+                 parent: tuple[int, float] | None = None) -> list[float]:
+    """One row of Na-chemistry descriptors (labels: :func:`na_chemistry_labels`). ``parent`` = (index,
+    distance) of the nearest parent compound when the caller computed it for a whole batch."""
+    amounts = amounts_of(comp)
     total = sum(amounts.values())
     els = set(amounts)
     frac = {e: a / total for e, a in amounts.items()}
     na_per_q = _na_per_anion_charge(amounts, mobile)
-    pf, pq = _parents(mobile)
-    d = np.abs(pf - fraction_matrix([comp])[0]).sum(axis=1)
-    k = int(np.argmin(d))
-    out = [frac.get(mobile, 0.0), na_per_q, na_per_q - pq[k], float(d[k])]
+    _, pq = _parents(mobile)
+    if parent is None:
+        k_arr, d_arr = nearest_parents(fraction_matrix([amounts]), mobile)
+        parent = (int(k_arr[0]), float(d_arr[0]))
+    k, dist = parent
+    out = [frac.get(mobile, 0.0), na_per_q, na_per_q - pq[k], float(dist)]
     out += [frac.get(a, 0.0) for a in CHEM_ANIONS]
-    an = anions_of(comp)
+    an = anions_of(amounts)
     heavy = [a for a in an if a in CHALCOGENS + HALOGENS]
-    cage = has_hydride_cage(comp)
+    cage = has_hydride_cage(amounts)
     out += [
         float(len(an)),
         float(len(heavy) >= 2),
@@ -162,26 +186,27 @@ def na_chemistry(comp: Composition, mobile: str = "Na") -> list[float]:
         float(cage and "N" in els),
     ]
     out += [frac.get(c, 0.0) if (c in els and a in els) else 0.0 for c, a in POLYANION_PAIRS]
-    fw = framework_cations(comp, mobile)
+    fw = framework_cations(amounts, mobile)
     if fw:
-        w = np.array(list(fw.values()))
-        w = w / w.sum()
-        q = np.array([cation_state(e) for e in fw], dtype=float)
-        r = np.array([ionic_radius(e, int(s)) for e, s in zip(fw, q, strict=True)])
-        rm, qm = float(w @ r), float(w @ q)
-        out += [rm, float(np.sqrt(w @ (r - rm) ** 2)), qm, float(np.sqrt(w @ (q - qm) ** 2)), float(len(fw))]
+        wsum = sum(fw.values())
+        w = [v / wsum for v in fw.values()]
+        q = [float(cation_state(e)) for e in fw]
+        r = [ionic_radius(e, int(s)) for e, s in zip(fw, q, strict=True)]
+        rm, rs = _wstats(w, r)
+        qm, qs = _wstats(w, q)
+        out += [rm, rs, qm, qs, float(len(fw))]
     else:
         out += [0.0, 0.0, 0.0, 0.0, 0.0]
     if an:
-        wa = np.array([amounts[a] for a in an])
-        wa = wa / wa.sum()
-        out += [float(wa @ np.array([_ANION_R3[a] for a in an])), float(wa @ np.array([Element(a).X for a in an]))]
+        asum = sum(amounts[a] for a in an)
+        wa = [amounts[a] / asum for a in an]
+        out += [_wstats(wa, [_ANION_R3[a] for a in an])[0], _wstats(wa, [_ANION_X[a] for a in an])[0]]
     else:
         out += [0.0, 0.0]
     pos = amounts.get(mobile, 0.0) + sum(cation_state(e) * a for e, a in fw.items())
     neg = sum(-q * amounts[s] for s, q in an.items())
     out.append(0.0 if cage else (pos - neg) / max(pos + neg, 1e-9))
-    fam = infer_family(comp)
+    fam = infer_family(amounts)
     out += [float(fam == f) for f in FAMILIES]
     return out
 
@@ -203,17 +228,24 @@ class FeatureKernel:
         self.mobile_ion = mobile_ion
         self._cache: dict[str, np.ndarray] = {}
 
-    def transform_compositions(self, comps: Sequence[Composition]) -> np.ndarray:
-        fr = fraction_matrix(comps)
+    def transform_compositions(self, comps: Sequence[Composition | dict],
+                               keys: Sequence[str] | None = None) -> np.ndarray:
+        """Feature matrix. ``keys`` (e.g. the formula strings) name the rows for the chemistry cache;
+        without them the cache is keyed on the amounts."""
+        amounts = [amounts_of(c) for c in comps]
+        fr = fraction_matrix(amounts)
         blocks = [magpie(fr, self.magpie_table), stoichiometry(fr), valence_orbital(fr, self.valence_table)]
         if self.chemistry:
-            rows = []
-            for c in comps:
-                key = c.formula
-                row = self._cache.get(key)
-                if row is None:
-                    row = self._cache[key] = np.asarray(na_chemistry(c, self.mobile_ion), dtype=float)
-                rows.append(row)
+            if len(self._cache) > 200_000:
+                self._cache.clear()
+            ks = list(keys) if keys is not None else [tuple(sorted(a.items())) for a in amounts]
+            todo = [i for i, k in enumerate(ks) if k not in self._cache]
+            if todo:
+                pk, pd_ = nearest_parents(fr[todo], self.mobile_ion)
+                for j, i in enumerate(todo):
+                    self._cache[ks[i]] = np.asarray(
+                        na_chemistry(amounts[i], self.mobile_ion, parent=(int(pk[j]), float(pd_[j]))), dtype=float)
+            rows = [self._cache[k] for k in ks]
             blocks.append(np.vstack(rows) if rows else np.zeros((0, len(na_chemistry_labels()))))
         return np.hstack(blocks)
 

@@ -135,7 +135,8 @@ class NacondModel:
         return list(self._labels)
 
     def features_of(self, formulas) -> np.ndarray:
-        return self.kernel.transform_compositions([parse_formula(f) for f in formulas])
+        formulas = list(formulas)
+        return self.kernel.transform_compositions([parse_formula(f) for f in formulas], keys=formulas)
 
     def features(self, frame) -> np.ndarray:
         return self.features_of(list(frame["formula"]))
@@ -234,9 +235,11 @@ class NacondModel:
         X = self.features(frame) if X is None else X
         return pd.DataFrame(self.predict_arrays(X, self.families_of(frame)), index=frame.index)
 
-    def domain(self, formulas: list[str], X: np.ndarray, mobile_ion: str = "Na") -> tuple[list[list[str]], list]:
+    def domain(self, formulas: list[str], X: np.ndarray, mobile_ion: str = "Na", amounts: list[dict] | None = None,
+               families: list[str] | None = None) -> tuple[list[list[str]], list]:
         """Out-of-domain reasons per formula and the 3 nearest training compositions (as dicts)."""
-        notes = check_domain(formulas, X, self._train_X, self.meta, mobile_ion=mobile_ion)
+        notes = check_domain(formulas, X, self._train_X, self.meta, mobile_ion=mobile_ion, amounts=amounts,
+                             families=families)
         rows = self.meta.get("training_rows", {})
         neigh: list = [[] for _ in formulas]
         if rows and self.meta.get("domain"):
