@@ -32,24 +32,43 @@ def _pairwise(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(sq, 0.0))
 
 
+class Standardiser:
+    """The training set in standardised feature space, prepared once for nearest-neighbour queries."""
+
+    def __init__(self, train_X: np.ndarray, stats: dict):
+        mu, sd = np.asarray(stats["mean"]), np.asarray(stats["std"])
+        self.keep = sd > 1e-12
+        self.mu, self.sd = mu[self.keep], sd[self.keep]
+        self.Z = (train_X[:, self.keep] - self.mu) / self.sd
+        self.Z_sq = (self.Z**2).sum(1)
+
+    def nearest(self, X: np.ndarray, k: int = 3) -> tuple[np.ndarray, np.ndarray]:
+        """Indices and distances of the ``k`` nearest training rows."""
+        A = (X[:, self.keep] - self.mu) / self.sd
+        d = np.sqrt(np.maximum((A**2).sum(1)[:, None] + self.Z_sq[None, :] - 2 * A @ self.Z.T, 0.0))
+        k = min(k, d.shape[1])
+        idx = np.argpartition(d, k - 1, axis=1)[:, :k] if k < d.shape[1] else np.tile(np.arange(k), (len(d), 1))
+        order = np.argsort(np.take_along_axis(d, idx, axis=1), axis=1)
+        idx = np.take_along_axis(idx, order, axis=1)
+        return idx, np.take_along_axis(d, idx, axis=1)
+
+
 def nearest(X: np.ndarray, train_X: np.ndarray, stats: dict, k: int = 3) -> tuple[np.ndarray, np.ndarray]:
     """Indices and distances of the ``k`` nearest training rows (standardised features)."""
-    mu, sd = np.asarray(stats["mean"]), np.asarray(stats["std"])
-    keep = sd > 1e-12
-    d = _pairwise((X[:, keep] - mu[keep]) / sd[keep], (train_X[:, keep] - mu[keep]) / sd[keep])
-    idx = np.argsort(d, axis=1)[:, :k]
-    return idx, np.take_along_axis(d, idx, axis=1)
+    return Standardiser(train_X, stats).nearest(X, k)
 
 
 def check_domain(formulas: list[str], X: np.ndarray, train_X: np.ndarray, meta: dict,
                  mobile_ion: str = "Na", amounts: list[dict] | None = None,
-                 families: list[str] | None = None) -> list[list[str]]:
-    """Per formula, the list of reasons it is out of domain (empty list = in domain). ``amounts`` and
-    ``families`` may pass what the caller already computed."""
+                 families: list[str] | None = None, nn_dist: np.ndarray | None = None) -> list[list[str]]:
+    """Per formula, the list of reasons it is out of domain (empty list = in domain). ``amounts``,
+    ``families`` and ``nn_dist`` (distance to the nearest training row) may pass what the caller computed."""
     elements = set(meta.get("elements", []))
     trained_families = set(meta.get("families", []))
     stats = meta.get("domain")
-    _, dist = nearest(X, train_X, stats, k=1) if stats else (None, None)
+    if nn_dist is None and stats:
+        nn_dist = nearest(X, train_X, stats, k=1)[1][:, 0]
+    dist = None if nn_dist is None else np.asarray(nn_dist)[:, None]
     notes = []
     for i, f in enumerate(formulas):
         amt = amounts[i] if amounts is not None else parse_formula(f).get_el_amt_dict()

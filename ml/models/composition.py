@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ml.chemistry import infer_family
-from ml.domain import check_domain, fit_domain, nearest
+from ml.domain import Standardiser, check_domain, fit_domain
 from ml.errors import NacondError
 from ml.featurizers.kernels import FeatureKernel
 from ml.formula import parse_formula
@@ -117,6 +117,7 @@ class NacondModel:
         self._labels: list[str] | None = None
         self._estimators: dict[str, object] = {}
         self._train_X: np.ndarray | None = None
+        self._standardiser: Standardiser | None = None
 
     # -------------------------------------------------------------------------------------------- features
     @property
@@ -154,7 +155,7 @@ class NacondModel:
         X = self.features(frame) if X is None else X
         fams = self.families_of(frame)
         groups = frame["group"].to_numpy() if "group" in frame else frame["formula"].to_numpy()
-        self._train_X = X
+        self._train_X, self._standardiser = X, None
         self.fits, self._estimators = {}, {}
         for t in self.targets:
             if t not in frame:
@@ -238,12 +239,16 @@ class NacondModel:
     def domain(self, formulas: list[str], X: np.ndarray, mobile_ion: str = "Na", amounts: list[dict] | None = None,
                families: list[str] | None = None) -> tuple[list[list[str]], list]:
         """Out-of-domain reasons per formula and the 3 nearest training compositions (as dicts)."""
-        notes = check_domain(formulas, X, self._train_X, self.meta, mobile_ion=mobile_ion, amounts=amounts,
-                             families=families)
         rows = self.meta.get("training_rows", {})
         neigh: list = [[] for _ in formulas]
-        if rows and self.meta.get("domain"):
-            idx, dist = nearest(X, self._train_X, self.meta["domain"], k=min(3, len(self._train_X)))
+        idx = dist = None
+        if self.meta.get("domain"):
+            if self._standardiser is None:
+                self._standardiser = Standardiser(self._train_X, self.meta["domain"])
+            idx, dist = self._standardiser.nearest(X, k=3)
+        notes = check_domain(formulas, X, self._train_X, self.meta, mobile_ion=mobile_ion, amounts=amounts,
+                             families=families, nn_dist=None if dist is None else dist[:, 0])
+        if rows and idx is not None:
             neigh = [[{"formula": rows["formula"][j],
                        "log10_sigma_S_cm": rows.get("log10_sigma_S_cm", [None] * (j + 1))[j],
                        "ea_eV": rows.get("ea_eV", [None] * (j + 1))[j],
