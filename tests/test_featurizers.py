@@ -69,7 +69,18 @@ def test_featurizer_rejects_bad_formula_naming_it():
         CompositionFeaturizer().transform_formulas(["Na3PS4", "Xx2O"])
 
 
-def test_cache_returns_same_rows():
+def test_batch_chemistry_equals_per_composition_rules():
+    from ml.chemistry import infer_family
+    from ml.featurizers.kernels import fraction_matrix, na_chemistry, na_chemistry_batch
+
+    formulas = FORMULAS + ["Fe2O3", "Na3AlH6", "NaNH2", "Na2Te", "Na3PO3N0.1", "Na3OBH4", "Na2.9Ba0.05OCl"]
+    amounts = [Composition(f).get_el_amt_dict() for f in formulas]
+    batch = na_chemistry_batch(fraction_matrix(amounts), [infer_family(a) for a in amounts])
+    rows = np.array([na_chemistry(a) for a in amounts])
+    np.testing.assert_allclose(batch, rows, rtol=1e-12, atol=1e-12)
+
+
+def test_batch_order_does_not_matter():
     cf = CompositionFeaturizer()
     a = cf.transform_formulas(FORMULAS)
     b = cf.transform_formulas(FORMULAS[::-1])[::-1]

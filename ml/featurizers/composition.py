@@ -8,7 +8,7 @@
   Na content, anion chemistry and mixed anions, cluster anions, polyanion identity, Na excess/vacancy relative
   to the nearest parent compound, framework-cation radius/valence statistics, anion polarizability proxy,
   rule-based family.
-* :class:`CompositionFeaturizer`: a named, dated preset of the above, with a per-formula cache. Its
+* :class:`CompositionFeaturizer`: a named, dated preset of the above, vectorised over compositions. Its
   :meth:`kernel` is the same computation as plain arrays, which a saved model stores.
 
 The numerics live in :mod:`ml.featurizers.kernels` (numpy + pymatgen only).
@@ -132,8 +132,8 @@ PRESETS: dict[str, dict] = {
 
 
 class CompositionFeaturizer(BaseFeaturizer):
-    """A named, dated composition feature preset (Magpie + Stoichiometry + ValenceOrbital [+ NaChemistry])
-    with a per-formula cache. Use :meth:`transform_formulas` for many formulas."""
+    """A named, dated composition feature preset (Magpie + Stoichiometry + ValenceOrbital [+ NaChemistry]),
+    vectorised over many compositions. Use :meth:`transform_formulas` for many formulas."""
 
     def __init__(self, preset: str = "na-chem-2026-11-26", mobile_ion: str = "Na"):
         if preset not in PRESETS:

@@ -226,27 +226,17 @@ class FeatureKernel:
         self.valence_table = np.asarray(valence_table, dtype=float)
         self.chemistry = bool(chemistry)
         self.mobile_ion = mobile_ion
-        self._cache: dict[str, np.ndarray] = {}
 
     def transform_compositions(self, comps: Sequence[Composition | dict],
-                               keys: Sequence[str] | None = None) -> np.ndarray:
-        """Feature matrix. ``keys`` (e.g. the formula strings) name the rows for the chemistry cache;
-        without them the cache is keyed on the amounts."""
+                               families: Sequence[str] | None = None) -> np.ndarray:
+        """Feature matrix for compositions (or element->amount dicts). ``families`` may pass the rule-based
+        families when the caller already has them."""
         amounts = [amounts_of(c) for c in comps]
         fr = fraction_matrix(amounts)
         blocks = [magpie(fr, self.magpie_table), stoichiometry(fr), valence_orbital(fr, self.valence_table)]
         if self.chemistry:
-            if len(self._cache) > 200_000:
-                self._cache.clear()
-            ks = list(keys) if keys is not None else [tuple(sorted(a.items())) for a in amounts]
-            todo = [i for i, k in enumerate(ks) if k not in self._cache]
-            if todo:
-                pk, pd_ = nearest_parents(fr[todo], self.mobile_ion)
-                for j, i in enumerate(todo):
-                    self._cache[ks[i]] = np.asarray(
-                        na_chemistry(amounts[i], self.mobile_ion, parent=(int(pk[j]), float(pd_[j]))), dtype=float)
-            rows = [self._cache[k] for k in ks]
-            blocks.append(np.vstack(rows) if rows else np.zeros((0, len(na_chemistry_labels()))))
+            fams = families if families is not None else [infer_family(a) for a in amounts]
+            blocks.append(na_chemistry_batch(fr, fams, self.mobile_ion))
         return np.hstack(blocks)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
@@ -257,3 +247,78 @@ class FeatureKernel:
     def from_arrays(cls, arrays) -> FeatureKernel:
         return cls(arrays["magpie_table"], arrays["valence_table"], bool(arrays["chemistry"]),
                    str(arrays["mobile_ion"]))
+
+
+# ------------------------------------------------------------------------------ vectorised Na chemistry
+
+@lru_cache(maxsize=8)
+def _element_tables(mobile: str) -> dict[str, np.ndarray]:
+    """Per-element constants of the chemistry rules (index = Z - 1)."""
+    cstate = np.array([float(cation_state(s)) for s in ELEMENTS])
+    radius = np.array([ionic_radius(s, int(q)) for s, q in zip(ELEMENTS, cstate, strict=True)])
+    q_an = np.zeros(MAX_Z)
+    r3 = np.zeros(MAX_Z)
+    xneg = np.zeros(MAX_Z)
+    for s, q in ANION_STATES.items():
+        q_an[INDEX[s]], r3[INDEX[s]], xneg[INDEX[s]] = q, _ANION_R3[s], _ANION_X[s]
+    cage_el = np.zeros(MAX_Z, bool)
+    for s in ("B", "C", "H", "N"):
+        cage_el[INDEX[s]] = True
+    heavy = np.zeros(MAX_Z, bool)
+    for s in CHALCOGENS + HALOGENS:
+        heavy[INDEX[s]] = True
+    return {"cstate": cstate, "radius": radius, "q_an": q_an, "r3": r3, "x": xneg, "cage_el": cage_el,
+            "heavy": heavy, "is_anion": q_an < 0}
+
+
+def na_chemistry_batch(fractions: np.ndarray, families: Sequence[str], mobile: str = "Na",
+                       parent: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """:func:`na_chemistry` for a whole fraction matrix at once (same values; a test compares them).
+    ``families`` are the rule-based families (:func:`ml.chemistry.infer_family`) of the rows."""
+    t = _element_tables(mobile)
+    fr = np.asarray(fractions, dtype=float)
+    n = len(fr)
+    col = INDEX
+    present = fr > 0
+    has = {s: present[:, col[s]] for s in ("O", "H", "B", "N", "Al", "C")}
+    anion = present & t["is_anion"][None, :]
+    anion[:, col["Te"]] &= ~has["O"]
+    anion[:, col["N"]] &= ~has["O"]
+    cage = has["H"] & (has["B"] | has["N"] | has["Al"])
+    mob = np.zeros(MAX_Z, bool)
+    mob[col[mobile]] = True
+    framework = present & ~anion & ~mob[None, :] & ~(cage[:, None] & t["cage_el"][None, :])
+    na = fr[:, col[mobile]]
+    neg_charge = (-t["q_an"][None, :] * fr * anion).sum(axis=1)
+    fw_charge = (t["cstate"][None, :] * fr * framework).sum(axis=1)
+    neg = np.where(cage, na + fw_charge, neg_charge)
+    na_per_q = np.divide(na, neg, out=np.zeros(n), where=neg > 0)
+    if parent is None:
+        parent = nearest_parents(fr, mobile)
+    pk, pdist = parent
+    _, pq = _parents(mobile)
+    cols = [na, na_per_q, na_per_q - np.asarray(pq)[pk], np.asarray(pdist, dtype=float)]
+    cols += [fr[:, col[a]] for a in CHEM_ANIONS]
+    b = fr[:, col["B"]]
+    cols += [anion.sum(axis=1).astype(float), ((anion & t["heavy"][None, :]).sum(axis=1) >= 2).astype(float),
+             cage.astype(float), np.divide(fr[:, col["H"]], b, out=np.zeros(n), where=cage & (b > 0)),
+             (cage & has["C"] & has["B"]).astype(float), (cage & has["N"]).astype(float)]
+    cols += [np.where(present[:, col[c]] & present[:, col[a]], fr[:, col[c]], 0.0) for c, a in POLYANION_PAIRS]
+
+    def wstats(mask, values):
+        w = fr * mask
+        tot = w.sum(axis=1, keepdims=True)
+        w = np.divide(w, tot, out=np.zeros_like(w), where=tot > 0)
+        m = (w * values[None, :]).sum(axis=1)
+        sd = np.sqrt((w * (values[None, :] - m[:, None]) ** 2).sum(axis=1))
+        return m, sd
+
+    rm, rs = wstats(framework, t["radius"])
+    qm, qs = wstats(framework, t["cstate"])
+    cols += [rm, rs, qm, qs, framework.sum(axis=1).astype(float)]
+    cols += [wstats(anion, t["r3"])[0], wstats(anion, t["x"])[0]]
+    pos = na + fw_charge
+    cols.append(np.where(cage, 0.0, (pos - neg_charge) / np.maximum(pos + neg_charge, 1e-9)))
+    fam = np.asarray(families)
+    cols += [(fam == f).astype(float) for f in FAMILIES]
+    return np.column_stack(cols)

@@ -136,8 +136,7 @@ class NacondModel:
         return list(self._labels)
 
     def features_of(self, formulas) -> np.ndarray:
-        formulas = list(formulas)
-        return self.kernel.transform_compositions([parse_formula(f) for f in formulas], keys=formulas)
+        return self.kernel.transform_compositions([parse_formula(f) for f in formulas])
 
     def features(self, frame) -> np.ndarray:
         return self.features_of(list(frame["formula"]))

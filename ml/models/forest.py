@@ -24,22 +24,12 @@ class ForestArrays:
         self.value = np.asarray(value, dtype=float)
         self.missing_left = np.asarray(missing_left, dtype=bool)
         self.roots = np.asarray(roots, dtype=np.int64)
-        # traversal tables: leaves point to themselves, so every row can take the same number of steps
+        # traversal tables (leaves point to themselves)
         idx = np.arange(len(self.left))
         leaf = self.left == -1
         self._left = np.where(leaf, idx, self.left).astype(np.int32)
         self._right = np.where(leaf, idx, self.right).astype(np.int32)
         self._feature = self.feature.astype(np.int32)
-        self._depth = self._max_depth()
-
-    def _max_depth(self) -> int:
-        depth, frontier = 0, self.roots
-        while True:
-            frontier = frontier[self.left[frontier] != -1]
-            if not len(frontier):
-                return depth
-            frontier = np.concatenate([self.left[frontier], self.right[frontier]])
-            depth += 1
 
     @classmethod
     def from_sklearn(cls, forest) -> ForestArrays:
@@ -67,22 +57,28 @@ class ForestArrays:
         return cls(**{k: arrays[f"{prefix}{k}"] for k in FIELDS})
 
     def leaf_values(self, X: np.ndarray) -> np.ndarray:
-        """(n_samples, n_trees) prediction of every tree."""
+        """(n_samples, n_trees) prediction of every tree. Each (sample, tree) pair walks down until it reaches
+        a leaf; pairs that arrived drop out, so the work is the total path length, not n x max depth."""
         X = np.ascontiguousarray(X, dtype=float)
         n, n_features = X.shape
+        n_trees = len(self.roots)
         flat = X.ravel()
         has_nan = bool(np.isnan(flat).any())
-        node = np.broadcast_to(self.roots.astype(np.int32), (n, len(self.roots))).copy()
-        base = (np.arange(n, dtype=np.int64) * n_features)[:, None]
-        for _ in range(self._depth):
-            x = flat[base + self._feature[node]]
-            go_left = x <= self.threshold[node]
+        node = np.tile(self.roots.astype(np.int32), n)  # pair p = sample * n_trees + tree
+        base = np.repeat(np.arange(n, dtype=np.int64) * n_features, n_trees)
+        active = np.flatnonzero(self.left[node] != -1)
+        while len(active):
+            nd = node[active]
+            x = flat[base[active] + self._feature[nd]]
+            go_left = x <= self.threshold[nd]
             if has_nan:
-                go_left = np.where(np.isnan(x), self.missing_left[node], go_left)
-            node = np.where(go_left, self._left[node], self._right[node])
-        return self.value[node]
+                go_left = np.where(np.isnan(x), self.missing_left[nd], go_left)
+            nxt = np.where(go_left, self._left[nd], self._right[nd])
+            node[active] = nxt
+            active = active[self.left[nxt] != -1]
+        return self.value[node].reshape(n, n_trees)
 
-    def predict_mean_std(self, X: np.ndarray, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    def predict_mean_std(self, X: np.ndarray, chunk: int = 2048) -> tuple[np.ndarray, np.ndarray]:
         """Mean and standard deviation over trees. Large batches run in cache-sized chunks on two threads
         (numpy's gathers release the GIL)."""
         X = np.asarray(X, dtype=float)
