@@ -33,6 +33,7 @@ model: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_composition.py --out docs/bench
 	$(BIN)/python benchmarks/bench_serving.py --out docs/bench
+	$(BIN)/python benchmarks/render.py
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -170,9 +170,6 @@ class Predictor:
             return cls(NacondModel.load(_download_mlflow_model(s)), s)
         return cls(NacondModel.load(Path(s)), s)
 
-    def _predict_parallel(self, xs: list, on_error: OnError, n_jobs: int) -> list:
-        return _parallel(self, xs, on_error, n_jobs)
-
     def info(self) -> dict[str, Any]:
         j = self.model.meta.get("model_json", {})
         return {"model_version": self.model_version, "source": self.source, "learner": self.model.learner,
@@ -186,16 +183,14 @@ class Predictor:
         """Predict one input; raises a ``ValueError`` subclass naming the input when it is not usable."""
         return self.predict_many([x], on_error="raise")[0]
 
-    def predict_many(self, xs: Iterable[Any], on_error: OnError = "raise",
-                     n_jobs: int = 1) -> list[PredictionResult | PredictionFailure]:
+    def predict_many(self, xs: Iterable[Any],
+                     on_error: OnError = "raise") -> list[PredictionResult | PredictionFailure]:
         """Vectorised prediction. ``on_error``: "raise" (first bad item raises, naming it and its index),
         "warn" (log a warning, return a :class:`PredictionFailure` in its place) or "skip" (failure returned
-        silently). ``n_jobs`` > 1 splits a large batch over forked worker processes (POSIX only)."""
+        silently)."""
         if on_error not in ("raise", "warn", "skip"):
             raise ValueError(f"on_error must be 'raise', 'warn' or 'skip', not {on_error!r}")
         xs = list(xs)
-        if n_jobs > 1 and len(xs) >= 2000 and sys.platform != "win32":
-            return self._predict_parallel(xs, on_error, n_jobs)
         formulas: list[str | None] = []
         failures: dict[int, PredictionFailure] = {}
         for i, x in enumerate(xs):
@@ -233,38 +228,6 @@ class Predictor:
                                            _none_if_nan(n["ea_eV"]), n["doi"], n["distance"]) for n in neigh[k]),
                 model_version=self.model_version, family=str(fams[k]))
         return out
-
-
-_WORKER: Predictor | None = None
-
-
-def _work(args: tuple[int, list, str]) -> list:
-    start, part, on_error = args
-    try:
-        return _WORKER.predict_many(part, on_error=on_error)
-    except NacondError as exc:
-        raise type(exc)(_shift_item(str(exc), start)) from None
-
-
-def _shift_item(msg: str, offset: int) -> str:
-    """Report a worker's "item k" as the index in the whole batch."""
-    if msg.startswith("item "):
-        k, rest = msg[5:].split(":", 1)
-        if k.isdigit():
-            return f"item {int(k) + offset}:{rest}"
-    return msg
-
-
-def _parallel(predictor: Predictor, xs: list, on_error: str, n_jobs: int) -> list:
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
-    global _WORKER
-    _WORKER = predictor  # inherited by the forked workers: the model is not reloaded or pickled
-    size = -(-len(xs) // n_jobs)
-    parts = [(i, xs[i:i + size], on_error) for i in range(0, len(xs), size)]
-    with ProcessPoolExecutor(max_workers=n_jobs, mp_context=mp.get_context("fork")) as pool:
-        return [r for chunk in pool.map(_work, parts) for r in chunk]
 
 
 def _download_mlflow_model(uri: str) -> Path:

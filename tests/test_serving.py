@@ -161,12 +161,3 @@ def test_rest_rejects_malformed_json(client):
     r = client.post("/predict", content=b"{not json", headers={"content-type": "application/json"})
     assert r.status_code == 422
 
-
-def test_parallel_batch_matches_serial_and_reports_global_index(predictor):
-    xs = ["Na3PS4", "Na3SbS4", "Na3Zr2Si2PO12"] * 700
-    serial = predictor.predict_many(xs)
-    parallel = predictor.predict_many(xs, n_jobs=2)
-    assert [r.log10_sigma_S_cm for r in parallel] == [r.log10_sigma_S_cm for r in serial]
-    xs[1500] = "Xx2O"
-    with pytest.raises(UnsupportedElementError, match="item 1500: formula 'Xx2O'"):
-        predictor.predict_many(xs, n_jobs=2)
