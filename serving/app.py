@@ -23,6 +23,8 @@ MAX_BODY_BYTES = 1_000_000
 class PredictRequest(BaseModel):
     formula: str | None = Field(default=None, description="One composition, e.g. 'Na3PS4'.")
     formulas: list[str] | None = Field(default=None, description=f"Up to {MAX_BATCH} compositions.")
+    temperature: str | float | None = Field(default=None, description="e.g. '60C', '333K' or 333.15 (kelvin); "
+                                                                      "default 25 C.")
 
     @model_validator(mode="after")
     def one_of(self) -> PredictRequest:
@@ -71,7 +73,7 @@ def create_app(predictor: Predictor | None = None) -> FastAPI:
         p = get()
         items = [req.formula] if req.formula is not None else req.formulas
         try:
-            results = p.predict_many(items, on_error="raise")
+            results = p.predict_many(items, on_error="raise", temperature_K=req.temperature)
         except NacondError as exc:
             return JSONResponse(status_code=422, content={"detail": str(exc)})
         preds = [r.to_dict() for r in results]

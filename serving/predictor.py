@@ -55,7 +55,7 @@ class Neighbour:
 
 @dataclass(frozen=True)
 class PredictionResult:
-    """One prediction at 25 degC. Intervals are 90 % (split-conformal)."""
+    """One prediction at ``temperature_K`` (25 degC unless asked). Intervals are 90 % (split-conformal)."""
 
     input: str
     formula: str
@@ -151,8 +151,9 @@ def _none_if_nan(v) -> float | None:
 class Predictor:
     """A loaded model; construct with :meth:`load`. Thread-safe for prediction."""
 
-    def __init__(self, model: NacondModel, source: str):
+    def __init__(self, model: NacondModel, source: str, arrhenius=None):
         self.model = model
+        self.arrhenius = arrhenius  # sigma(T) model (ml.models.arrhenius.ArrheniusModel) or None
         self.source = source
         info = model.meta.get("model_json", {})
         digest = "".join(v[:6] for v in sorted(info.get("files_sha256", {}).values()))[:12]
@@ -164,11 +165,18 @@ class Predictor:
         """Load from a model directory, an MLflow URI (``models:/name/version``, ``runs:/...``) or, with
         ``source=None``, the bundled default model."""
         if source is None:
-            return cls(NacondModel.load(default_model_dir()), "default")
-        s = str(source)
-        if s.startswith(("models:/", "runs:/")):
-            return cls(NacondModel.load(_download_mlflow_model(s)), s)
-        return cls(NacondModel.load(Path(s)), s)
+            d, label = default_model_dir(), "default"
+        elif str(source).startswith(("models:/", "runs:/")):
+            d, label = _download_mlflow_model(str(source)), str(source)
+        else:
+            d, label = Path(source), str(source)
+        model = NacondModel.load(d)
+        arrhenius = None
+        if (Path(d) / "arrhenius").is_dir():
+            from ml.models.arrhenius import ArrheniusModel
+
+            arrhenius = ArrheniusModel.load(Path(d) / "arrhenius")
+        return cls(model, label, arrhenius)
 
     def info(self) -> dict[str, Any]:
         j = self.model.meta.get("model_json", {})
@@ -179,17 +187,27 @@ class Predictor:
                 "temperature_K": ROOM_TEMPERATURE_K, "elements": self.model.meta.get("elements", []),
                 "families": self.model.meta.get("families", [])}
 
-    def predict(self, x: Any) -> PredictionResult:
-        """Predict one input; raises a ``ValueError`` subclass naming the input when it is not usable."""
-        return self.predict_many([x], on_error="raise")[0]
+    def predict(self, x: Any, temperature_K: float | str | None = None) -> PredictionResult:
+        """Predict one input; raises a ``ValueError`` subclass naming the input when it is not usable.
+        ``temperature_K`` (a number in K, or "60C"/"333K"): sigma at that temperature from the Arrhenius model,
+        whose Ea is then the one the sigma(T) curve implies; default: the direct 25 degC model."""
+        return self.predict_many([x], on_error="raise", temperature_K=temperature_K)[0]
 
-    def predict_many(self, xs: Iterable[Any],
-                     on_error: OnError = "raise") -> list[PredictionResult | PredictionFailure]:
+    def predict_many(self, xs: Iterable[Any], on_error: OnError = "raise",
+                     temperature_K: float | str | None = None) -> list[PredictionResult | PredictionFailure]:
         """Vectorised prediction. ``on_error``: "raise" (first bad item raises, naming it and its index),
         "warn" (log a warning, return a :class:`PredictionFailure` in its place) or "skip" (failure returned
         silently)."""
         if on_error not in ("raise", "warn", "skip"):
             raise ValueError(f"on_error must be 'raise', 'warn' or 'skip', not {on_error!r}")
+        t_k = None
+        if temperature_K is not None:
+            from ml.temperature import parse_temperature
+
+            t_k = parse_temperature(temperature_K)
+            if self.arrhenius is None:
+                raise ModelLoadError(f"model {self.source!r} has no temperature (Arrhenius) part; retrain it with "
+                                     "`nacond train` to predict at other temperatures")
         xs = list(xs)
         formulas: list[str | None] = []
         failures: dict[int, PredictionFailure] = {}
@@ -215,6 +233,9 @@ class Predictor:
         X = self.model.kernel.transform_compositions(amounts, families=fams)
         pred = self.model.predict_arrays(X, fams)
         notes, neigh = self.model.domain(fs, X, self.mobile_ion, amounts=amounts, families=list(fams))
+        if t_k is not None:
+            pred = self.arrhenius.predict(X, fams, t_k)
+            notes = [n + extra for n, extra in zip(notes, self.arrhenius.notes(fams, t_k), strict=True)]
         s_key, e_key = "log10_sigma_S_cm", "ea_eV"
         for k, i in enumerate(good):
             ls = float(pred[s_key][k])
@@ -226,7 +247,8 @@ class Predictor:
                 in_domain=not notes[k], domain_notes=tuple(notes[k]),
                 neighbours=tuple(Neighbour(n["formula"], _none_if_nan(n["log10_sigma_S_cm"]),
                                            _none_if_nan(n["ea_eV"]), n["doi"], n["distance"]) for n in neigh[k]),
-                model_version=self.model_version, family=str(fams[k]))
+                model_version=self.model_version, family=str(fams[k]),
+                temperature_K=ROOM_TEMPERATURE_K if t_k is None else t_k)
         return out
 
 

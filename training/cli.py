@@ -189,8 +189,10 @@ def predict_cmd(
                                                                   "bundled models/default).")] = None,
     on_error: Annotated[str, typer.Option("--on-error", help="raise: stop at the first bad row; warn/skip: "
                                                               "write the row with its error.")] = "raise",
+    temperature: Annotated[str | None, typer.Option("--temperature", help="Predict at this temperature, e.g. "
+                                                    "60C or 333K (Arrhenius model); default 25 C.")] = None,
 ) -> None:
-    """Predict log10 sigma (25 C), Ea and 90 % intervals, with an applicability-domain flag."""
+    """Predict log10 sigma (25 C or --temperature), Ea and 90 % intervals, with an applicability-domain flag."""
     import csv
 
     from ml.errors import NacondError
@@ -226,8 +228,12 @@ def predict_cmd(
         items, where = list(formulas), ["argument"] * len(formulas)
     try:
         predictor = Predictor.load(model_dir)
+        if temperature is not None:
+            from ml.temperature import parse_temperature
+
+            parse_temperature(temperature)
     except NacondError as exc:
-        _fail(str(exc))
+        _fail(str(exc) if temperature is None else f"--temperature: {exc}")
     results = []
     chunk = 1000
     with typer.progressbar(length=len(items), label="predicting", file=sys.stderr,
@@ -235,8 +241,9 @@ def predict_cmd(
         for start in range(0, len(items), chunk):
             part = items[start:start + chunk]
             try:
-                results += predictor.predict_many(part, on_error="skip" if on_error == "skip" else "warn")
-            except NacondError as exc:  # pragma: no cover - predict_many only raises with on_error="raise"
+                results += predictor.predict_many(part, on_error="skip" if on_error == "skip" else "warn",
+                                                  temperature_K=temperature)
+            except NacondError as exc:  # no Arrhenius part in this model
                 _fail(str(exc))
             bar.update(len(part))
     failures = [(i, r) for i, r in enumerate(results) if not r.ok]
@@ -250,7 +257,8 @@ def predict_cmd(
     for row, r in zip(rows, results, strict=True):
         rec = dict(row)
         if r.ok:
-            rec.update({"formula": r.formula, "log10_sigma_S_cm": r.log10_sigma_S_cm, "sigma_S_cm": r.sigma_S_cm,
+            rec.update({"formula": r.formula, "temperature_K": r.temperature_K,
+                        "log10_sigma_S_cm": r.log10_sigma_S_cm, "sigma_S_cm": r.sigma_S_cm,
                         "log10_sigma_lo": r.log10_sigma_interval[0], "log10_sigma_hi": r.log10_sigma_interval[1],
                         "ea_eV": r.ea_eV, "ea_lo_eV": r.ea_interval_eV[0], "ea_hi_eV": r.ea_interval_eV[1],
                         "in_domain": r.in_domain, "domain_notes": "; ".join(r.domain_notes),
@@ -273,7 +281,8 @@ def predict_cmd(
             typer.echo(f"{label:28s} error: {rec['error']}")
             continue
         flag = "" if rec["in_domain"] else f"  [out of domain: {rec['domain_notes']}]"
-        typer.echo(f"{label:28s} sigma(25 C) = {rec['sigma_S_cm']:.2e} S/cm  "
+        t_label = f"{rec['temperature_K'] - 273.15:.0f} C"
+        typer.echo(f"{label:28s} sigma({t_label}) = {rec['sigma_S_cm']:.2e} S/cm  "
                    f"log10 90% [{rec['log10_sigma_lo']:.2f}, {rec['log10_sigma_hi']:.2f}]  "
                    f"Ea = {rec['ea_eV']:.3f} eV [{rec['ea_lo_eV']:.3f}, {rec['ea_hi_eV']:.3f}]{flag}")
 

@@ -81,6 +81,13 @@ def train(cfg: TrainConfig, *, log_to_mlflow: bool = True) -> dict:
                                                           if k not in ("learner", "target")}
                          for r in results.get("cv", [])}, "cv": cfg.cv}
     model.save(out, extra=extra)
+    t_arr = time.perf_counter()
+    from ml.models.arrhenius import ArrheniusModel
+
+    ArrheniusModel(learner=model.learner if model.learner in ("extra_trees", "random_forest") else "extra_trees",
+                   preset=cfg.preset, seed=cfg.seed).fit(rows[rows["mobile_ion"].eq(cfg.mobile_ion)]).save(
+        out / "arrhenius")
+    results["arrhenius_fit_seconds"] = round(time.perf_counter() - t_arr, 2)
     (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
     (out / "README.md").write_text(_readme(cfg, info, results))
     results["train_seconds"] = round(time.perf_counter() - t0, 2)
