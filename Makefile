@@ -33,6 +33,8 @@ model: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_composition.py --out docs/bench
 	$(BIN)/python benchmarks/bench_serving.py --out docs/bench
+	$(BIN)/python benchmarks/bench_temperature.py --out docs/bench
+	$(BIN)/python benchmarks/bench_screening.py --out docs/bench
 	$(BIN)/python benchmarks/render.py
 
 test: $(STAMP)

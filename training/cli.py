@@ -287,6 +287,86 @@ def predict_cmd(
                    f"Ea = {rec['ea_eV']:.3f} eV [{rec['ea_lo_eV']:.3f}, {rec['ea_hi_eV']:.3f}]{flag}")
 
 
+@app.command("screen-dopants")
+def screen_cmd(
+    parent: Annotated[str, typer.Argument(help="Parent composition, e.g. Na3Zr2Si2PO12.")],
+    site: Annotated[str, typer.Option("--site", help="Element whose site the dopants replace, e.g. Zr.")],
+    dopants: Annotated[str, typer.Option("--dopants", help="Comma-separated dopant elements, e.g. Sc,Zn,Mg.")],
+    output: Annotated[Path, typer.Option("--output", help="CSV of the ranked candidates.")],
+    max_fraction: Annotated[float, typer.Option("--max-fraction", help="Largest share of the site replaced.")] = 0.5,
+    step: Annotated[float, typer.Option("--step", help="Step of the site share.")] = 0.05,
+    compensation: Annotated[str, typer.Option("--compensation", help="vacancy | interstitial | auto")] = "auto",
+    temperature: Annotated[str | None, typer.Option("--temperature", help="e.g. 60C; default 25 C.")] = None,
+    rank: Annotated[str, typer.Option("--rank", help="mean: by predicted sigma; ucb: by the upper 90 % bound.")]
+    = "mean",
+    plot: Annotated[Path | None, typer.Option("--plot", help="PNG of sigma vs dopant fraction (default: next to "
+                                                             "the CSV).")] = None,
+    model_dir: Annotated[str | None, typer.Option("--model", help="Model directory or MLflow URI.")] = None,
+) -> None:
+    """Enumerate charge-balanced dopant series of PARENT, predict sigma and Ea with intervals, rank them."""
+    import csv
+
+    from ml.errors import NacondError
+    from ml.screening import enumerate_dopants
+    from serving.predictor import Predictor
+
+    if rank not in ("mean", "ucb"):
+        _fail(f"--rank {rank!r} is not mean or ucb")
+    try:
+        cands = enumerate_dopants(parent, site, [d.strip() for d in dopants.split(",") if d.strip()],
+                                  max_fraction=max_fraction, step=step, compensation=compensation)
+        results = Predictor.load(model_dir).predict_many([c.formula for c in cands], temperature_K=temperature)
+    except NacondError as exc:
+        _fail(str(exc))
+    rows = []
+    for c, r in zip(cands, results, strict=True):
+        rows.append({"formula": c.formula, "dopant": c.dopant or "(parent)", "site_fraction": c.fraction,
+                     "dopant_per_formula": c.dopant_per_formula, "na_per_formula": c.mobile_per_formula,
+                     "compensation": c.compensation, "temperature_K": r.temperature_K,
+                     "log10_sigma_S_cm": r.log10_sigma_S_cm, "sigma_S_cm": r.sigma_S_cm,
+                     "log10_sigma_lo": r.log10_sigma_interval[0], "log10_sigma_hi": r.log10_sigma_interval[1],
+                     "ea_eV": r.ea_eV, "ea_lo_eV": r.ea_interval_eV[0], "ea_hi_eV": r.ea_interval_eV[1],
+                     "in_domain": r.in_domain, "domain_notes": "; ".join(r.domain_notes)})
+    key = "log10_sigma_S_cm" if rank == "mean" else "log10_sigma_hi"
+    rows.sort(key=lambda r: -r[key])
+    for i, r in enumerate(rows, 1):
+        r["rank"] = i
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with open(output, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=["rank", *[k for k in rows[0] if k != "rank"]])
+        w.writeheader()
+        w.writerows(rows)
+    png = plot or output.with_suffix(".png")
+    _plot_screen(rows, png, f"{parent}: {site} site")
+    typer.echo(f"{len(rows)} candidates -> {output} (plot {png}); best by {rank}:")
+    for r in rows[:5]:
+        typer.echo(f"  {r['formula']:32s} sigma = {r['sigma_S_cm']:.2e} S/cm  log10 90% [{r['log10_sigma_lo']:.2f}, "
+                   f"{r['log10_sigma_hi']:.2f}]  Ea = {r['ea_eV']:.3f} eV")
+
+
+def _plot_screen(rows: list[dict], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    parent = next(r for r in rows if r["dopant"] == "(parent)")
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for d in sorted({r["dopant"] for r in rows} - {"(parent)"}):
+        pts = sorted([parent] + [r for r in rows if r["dopant"] == d], key=lambda r: r["site_fraction"])
+        x = [r["site_fraction"] for r in pts]
+        line = ax.plot(x, [r["log10_sigma_S_cm"] for r in pts], "o-", ms=3, label=d)[0]
+        ax.fill_between(x, [r["log10_sigma_lo"] for r in pts], [r["log10_sigma_hi"] for r in pts],
+                        color=line.get_color(), alpha=0.12)
+    ax.set_xlabel("dopant share of the site")
+    ax.set_ylabel(f"predicted log10 sigma (S/cm) at {parent['temperature_K'] - 273.15:.0f} C")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 @app.command("serve")
 def serve_cmd(
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
