@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ml.chemistry import infer_family
 from ml.data import RT_WINDOW_K, load_dataset
 from ml.formula import parse_formula
 from ml.models import NacondModel
@@ -68,21 +69,22 @@ def main() -> None:
         fs = [c.formula for c in cands]
         rt = rows[rows["temperature_K"].between(*RT_WINDOW_K) & rows["sigma_S_cm"].notna()
                   & rows["sigma_censor"].eq("")
-                  & rows["formula"].map(lambda f: in_series(f, parent, dopant, site, xmax))]
+                  & rows["formula"].map(lambda f, p=parent, d=dopant, s=site, x=xmax: in_series(f, p, d, s, x))]
         reported = None
         if len(rt):
             best = rt.loc[rt["sigma_S_cm"].idxmax()]
             reported = {"formula": best["formula"], "sigma_S_cm": float(best["sigma_S_cm"]),
                         "source": best["doi"] or best["seed_ref"],
                         "dopant_per_formula": float(per_parent_formula(best["formula"], parent)[dopant])}
-        held = rows[~rows["formula"].map(lambda f: in_series(f, parent, dopant))]
+        system = rows["formula"].map(lambda f, p=parent, d=dopant: in_series(f, p, d))
+        held = rows[~system]
         blind = NacondModel(calibration_folds=0).fit(training_frame(held))
         res = {"parent": parent, "site": site, "dopant": dopant, "n_candidates": len(fs),
-               "n_series_rows_in_dataset": int(rows["formula"].map(lambda f: in_series(f, parent, dopant)).sum()),
+               "n_series_rows_in_dataset": int(system.sum()),
                "reported_best_rt": reported}
         for name, model in (("default_model", default), ("series_held_out", blind)):
-            ls = model.predict_arrays(model.features_of(fs), np.array(["" for _ in fs]))["log10_sigma_S_cm"] \
-                if model.learner not in ("family_median",) else None
+            fams = np.array([infer_family(parse_formula(f)) for f in fs])
+            ls = model.predict_arrays(model.features_of(fs), fams)["log10_sigma_S_cm"]
             k = int(np.argmax(ls))
             res[name] = {"best_formula": fs[k], "best_dopant_per_formula": cands[k].dopant_per_formula,
                          "best_log10_sigma": float(ls[k]), "parent_log10_sigma": float(ls[0]),
