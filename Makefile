@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_serving.py --out docs/bench
 	$(BIN)/python benchmarks/bench_temperature.py --out docs/bench
 	$(BIN)/python benchmarks/bench_screening.py --out docs/bench
+	$(BIN)/python benchmarks/bench_ray.py --out docs/bench
 	$(BIN)/python benchmarks/render.py
 
 test: $(STAMP)

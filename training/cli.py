@@ -191,6 +191,11 @@ def predict_cmd(
                                                               "write the row with its error.")] = "raise",
     temperature: Annotated[str | None, typer.Option("--temperature", help="Predict at this temperature, e.g. "
                                                     "60C or 333K (Arrhenius model); default 25 C.")] = None,
+    use_ray: Annotated[bool, typer.Option("--ray", help="Run the batch on Ray (local unless --ray-address).")]
+    = False,
+    ray_address: Annotated[str | None, typer.Option("--ray-address", help="Ray cluster address, e.g. auto or "
+                                                    "ray://head:10001 (implies --ray).")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Ray actors (default: all CPUs).")] = None,
 ) -> None:
     """Predict log10 sigma (25 C or --temperature), Ea and 90 % intervals, with an applicability-domain flag."""
     import csv
@@ -238,6 +243,14 @@ def predict_cmd(
     chunk = 1000
     with typer.progressbar(length=len(items), label="predicting", file=sys.stderr,
                            hidden=output is None or len(items) < chunk) as bar:
+        if use_ray or ray_address:
+
+            from serving.parallel import predict_ray
+
+            rows_out = predict_ray([str(x) for x in items], model=model_dir, address=ray_address, workers=workers,
+                                   temperature_K=temperature, on_error="skip", progress=bar.update)
+            results = [_as_result(r) for r in rows_out]
+            items = []  # done
         for start in range(0, len(items), chunk):
             part = items[start:start + chunk]
             try:
@@ -285,6 +298,18 @@ def predict_cmd(
         typer.echo(f"{label:28s} sigma({t_label}) = {rec['sigma_S_cm']:.2e} S/cm  "
                    f"log10 90% [{rec['log10_sigma_lo']:.2f}, {rec['log10_sigma_hi']:.2f}]  "
                    f"Ea = {rec['ea_eV']:.3f} eV [{rec['ea_lo_eV']:.3f}, {rec['ea_hi_eV']:.3f}]{flag}")
+
+
+def _as_result(d: dict):
+    """A Ray result dict with attribute access, shaped like PredictionResult / PredictionFailure."""
+    from types import SimpleNamespace
+
+    from serving.predictor import Neighbour
+
+    if "error" in d:
+        return SimpleNamespace(ok=False, **d)
+    d = dict(d, neighbours=[Neighbour(**n) for n in d["neighbours"]])
+    return SimpleNamespace(ok=True, **d)
 
 
 @app.command("screen-dopants")
