@@ -327,6 +327,10 @@ def screen_cmd(
     plot: Annotated[Path | None, typer.Option("--plot", help="PNG of sigma vs dopant fraction (default: next to "
                                                              "the CSV).")] = None,
     model_dir: Annotated[str | None, typer.Option("--model", help="Model directory or MLflow URI.")] = None,
+    use_ray: Annotated[bool, typer.Option("--ray", help="Predict the candidates on Ray.")] = False,
+    ray_address: Annotated[str | None, typer.Option("--ray-address", help="Ray cluster address (implies --ray).")]
+    = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Ray actors (default: all CPUs).")] = None,
 ) -> None:
     """Enumerate charge-balanced dopant series of PARENT, predict sigma and Ea with intervals, rank them."""
     import csv
@@ -340,7 +344,14 @@ def screen_cmd(
     try:
         cands = enumerate_dopants(parent, site, [d.strip() for d in dopants.split(",") if d.strip()],
                                   max_fraction=max_fraction, step=step, compensation=compensation)
-        results = Predictor.load(model_dir).predict_many([c.formula for c in cands], temperature_K=temperature)
+        if use_ray or ray_address:
+            from serving.parallel import predict_ray
+
+            results = [_as_result(d) for d in predict_ray([c.formula for c in cands], model=model_dir,
+                                                          address=ray_address, workers=workers,
+                                                          temperature_K=temperature, on_error="raise")]
+        else:
+            results = Predictor.load(model_dir).predict_many([c.formula for c in cands], temperature_K=temperature)
     except NacondError as exc:
         _fail(str(exc))
     rows = []
