@@ -1,7 +1,8 @@
 """MLflow pyfunc wrapper of a nacond model directory ("models from code": nothing is pickled).
 
-Logged by ``nacond train``; ``mlflow models serve -m models:/<name>/<version>`` then answers a JSON body with
-a ``formula`` column.
+Logged by ``nacond train``; ``mlflow models serve -m models:/<name>/<version>`` then answers a JSON body with a
+``formula`` column (and optionally one ``temperature`` value such as "60C"). It goes through the same
+:class:`serving.Predictor` as the Python API and the REST server, so all three give the same numbers.
 """
 
 from __future__ import annotations
@@ -13,17 +14,33 @@ from mlflow.pyfunc import PythonModel
 
 class NacondPyfunc(PythonModel):
     def load_context(self, context):
-        from ml.models import NacondModel
+        from serving.predictor import Predictor
 
-        self.model = NacondModel.load(context.artifacts["model_dir"])
+        self.predictor = Predictor.load(context.artifacts["model_dir"])
 
     def predict(self, context, model_input, params=None):
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
         if "formula" not in frame:
             raise ValueError("input must have a 'formula' column")
-        out = self.model.predict_with_domain([str(f) for f in frame["formula"]])
-        out.insert(0, "formula", list(frame["formula"]))
-        return out
+        temperature = None
+        if "temperature" in frame and frame["temperature"].notna().any():
+            values = frame["temperature"].dropna().unique()
+            if len(values) > 1:
+                raise ValueError("give one temperature per request")
+            temperature = values[0]
+        results = self.predictor.predict_many([str(f) for f in frame["formula"]], on_error="skip",
+                                              temperature_K=temperature)
+        rows = []
+        for r in results:
+            d = r.to_dict()
+            if r.ok:
+                d["log10_sigma_lo"], d["log10_sigma_hi"] = d.pop("log10_sigma_interval")
+                d["ea_lo_eV"], d["ea_hi_eV"] = d.pop("ea_interval_eV")
+                d["domain_notes"] = "; ".join(d["domain_notes"])
+                d["neighbours"] = "; ".join(f"{n['formula']} ({n['doi'] or '-'})" for n in d["neighbours"])
+                d["error"] = ""
+            rows.append(d)
+        return pd.DataFrame(rows)
 
 
 mlflow.models.set_model(NacondPyfunc())

@@ -119,3 +119,16 @@ def test_predict_cif_dir_with_error_column(tmp_path):
 def test_predict_on_error_is_checked():
     res = runner.invoke(app, ["predict", "Na3PS4", "--on-error", "ignore"])
     assert res.exit_code == 2 and "--on-error 'ignore'" in res.output
+
+
+def test_evaluate_json_shows_baselines_beside_models(tiny_csv):
+    import json
+
+    res = runner.invoke(app, ["evaluate", "--data", str(tiny_csv), "--cv", "family", "--models", "hist_gbm", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    learners = {(m["learner"], m["target"]) for m in out["metrics"]}
+    for learner in ("global_median", "family_median", "hist_gbm"):
+        assert (learner, "log10_sigma_S_cm") in learners and (learner, "ea_eV") in learners
+    bad = runner.invoke(app, ["evaluate", "--data", str(tiny_csv), "--models", "svm"])
+    assert bad.exit_code == 2 and "unknown learner(s) ['svm']" in bad.output

@@ -90,9 +90,10 @@ def test_missing_model_dir_is_named(tmp_path):
 
 def test_domain_flags_composition_without_na(fitted):
     _, model, _ = fitted
-    out = model.predict_with_domain(["Fe2O3", model.meta["training_rows"]["formula"][0]])
-    assert not out["in_domain"].iloc[0] and "no Na" in out["domain_notes"].iloc[0]
-    assert out["in_domain"].iloc[1]
+    formulas = ["Fe2O3", model.meta["training_rows"]["formula"][0]]
+    notes, neighbours = model.domain(formulas, model.features_of(formulas))
+    assert notes[0] and "no Na" in "; ".join(notes[0])
+    assert not notes[1] and neighbours[1][0]["formula"] == formulas[1]
 
 
 def test_unknown_learner():

@@ -256,20 +256,6 @@ class NacondModel:
                      for r, dr in zip(idx, dist, strict=True)]
         return notes, neigh
 
-    def predict_with_domain(self, formulas: list[str], mobile_ion: str = "Na"):
-        """Predictions plus ``in_domain``, ``domain_notes`` and the 3 nearest training compositions."""
-        import pandas as pd
-
-        frame = pd.DataFrame({"formula": formulas})
-        X = self.features(frame)
-        out = self.predict(frame, X=X)
-        notes, neigh = self.domain(formulas, X, mobile_ion)
-        out["in_domain"] = [not n for n in notes]
-        out["domain_notes"] = ["; ".join(n) for n in notes]
-        out["neighbours"] = ["; ".join(f"{n['formula']} (log10 sigma {_fmt(n['log10_sigma_S_cm'])}, doi "
-                                       f"{n['doi'] or '-'})" for n in row) for row in neigh]
-        return out
-
     # ------------------------------------------------------------------------------------------- save/load
     def save(self, directory: str | Path, *, extra: dict | None = None) -> Path:
         d = Path(directory)
@@ -353,10 +339,6 @@ def _load_skops(path: Path) -> dict:
     if unexpected:
         raise ModelLoadError(f"{str(path)!r} contains types outside nacond's trusted list: {unexpected}")
     return sio.load(path, trusted=untrusted)
-
-
-def _fmt(v) -> str:
-    return "n/a" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.2f}"
 
 
 # Types skops may instantiate when loading a hist_gbm model (checked before loading; nothing else is allowed).
