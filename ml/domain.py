@@ -15,21 +15,13 @@ from ml.formula import parse_formula
 
 def fit_domain(X: np.ndarray) -> dict:
     """Statistics of the training features needed by :func:`check_domain` (JSON-serialisable)."""
-    mu = np.nanmean(X, axis=0)
-    sd = np.nanstd(X, axis=0)
-    keep = sd > 1e-12
-    Z = (X[:, keep] - mu[keep]) / sd[keep]
-    d = _pairwise(Z, Z)
+    stats = {"mean": np.nanmean(X, axis=0).tolist(), "std": np.nanstd(X, axis=0).tolist()}
+    d = Standardiser(X, stats).distances(X)
     np.fill_diagonal(d, np.inf)
     nn = d.min(axis=1)
     nn = nn[np.isfinite(nn)]
-    return {"mean": mu.tolist(), "std": sd.tolist(),
-            "nn_threshold": float(np.quantile(nn, 0.95)) if len(nn) else float("inf")}
-
-
-def _pairwise(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    sq = (A**2).sum(1)[:, None] + (B**2).sum(1)[None, :] - 2 * A @ B.T
-    return np.sqrt(np.maximum(sq, 0.0))
+    stats["nn_threshold"] = float(np.quantile(nn, 0.95)) if len(nn) else float("inf")
+    return stats
 
 
 class Standardiser:
@@ -42,10 +34,14 @@ class Standardiser:
         self.Z = (train_X[:, self.keep] - self.mu) / self.sd
         self.Z_sq = (self.Z**2).sum(1)
 
+    def distances(self, X: np.ndarray) -> np.ndarray:
+        """(n, n_train) Euclidean distances in the standardised space."""
+        A = (X[:, self.keep] - self.mu) / self.sd
+        return np.sqrt(np.maximum((A**2).sum(1)[:, None] + self.Z_sq[None, :] - 2 * A @ self.Z.T, 0.0))
+
     def nearest(self, X: np.ndarray, k: int = 3) -> tuple[np.ndarray, np.ndarray]:
         """Indices and distances of the ``k`` nearest training rows."""
-        A = (X[:, self.keep] - self.mu) / self.sd
-        d = np.sqrt(np.maximum((A**2).sum(1)[:, None] + self.Z_sq[None, :] - 2 * A @ self.Z.T, 0.0))
+        d = self.distances(X)
         k = min(k, d.shape[1])
         idx = np.argpartition(d, k - 1, axis=1)[:, :k] if k < d.shape[1] else np.tile(np.arange(k), (len(d), 1))
         order = np.argsort(np.take_along_axis(d, idx, axis=1), axis=1)

@@ -72,6 +72,10 @@ class PredictionResult:
     temperature_K: float = ROOM_TEMPERATURE_K
     ok: bool = field(default=True, repr=False)
 
+    def to_row(self) -> dict[str, Any]:
+        """One flat CSV/table row (see :func:`flat_row`)."""
+        return flat_row(self.to_dict())
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("ok")
@@ -91,6 +95,26 @@ class PredictionFailure:
 
     def to_dict(self) -> dict[str, Any]:
         return {"input": self.input, "error": self.error}
+
+    def to_row(self) -> dict[str, Any]:
+        return flat_row(self.to_dict())
+
+
+def flat_row(d: dict[str, Any]) -> dict[str, Any]:
+    """A prediction (``to_dict`` form, e.g. as returned by Ray workers) as one flat row with the columns of
+    ``nacond predict --output``; a failure becomes ``{"error": ...}``. The CLI, the screening table and the
+    MLflow pyfunc all write rows through this one function."""
+    if "error" in d:
+        return {"error": d["error"]}
+    return {
+        "formula": d["formula"], "temperature_K": d["temperature_K"],
+        "log10_sigma_S_cm": d["log10_sigma_S_cm"], "sigma_S_cm": d["sigma_S_cm"],
+        "log10_sigma_lo": d["log10_sigma_interval"][0], "log10_sigma_hi": d["log10_sigma_interval"][1],
+        "ea_eV": d["ea_eV"], "ea_lo_eV": d["ea_interval_eV"][0], "ea_hi_eV": d["ea_interval_eV"][1],
+        "in_domain": d["in_domain"], "domain_notes": "; ".join(d["domain_notes"]),
+        "neighbours": "; ".join(f"{n['formula']} ({n['doi'] or '-'})" for n in d["neighbours"]),
+        "error": "",
+    }
 
 
 def _describe(x: Any) -> str:
@@ -231,9 +255,10 @@ class Predictor:
         amounts = [parse_formula(f).get_el_amt_dict() for f in fs]
         fams = np.array([infer_family(a) for a in amounts])
         X = self.model.kernel.transform_compositions(amounts, families=fams)
-        pred = self.model.predict_arrays(X, fams)
         notes, neigh = self.model.domain(fs, X, self.mobile_ion, amounts=amounts, families=list(fams))
-        if t_k is not None:
+        if t_k is None:
+            pred = self.model.predict_arrays(X, fams)
+        else:
             pred = self.arrhenius.predict(X, fams, t_k)
             notes = [n + extra for n, extra in zip(notes, self.arrhenius.notes(fams, t_k), strict=True)]
         s_key, e_key = "log10_sigma_S_cm", "ea_eV"

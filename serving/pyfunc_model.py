@@ -30,17 +30,7 @@ class NacondPyfunc(PythonModel):
             temperature = values[0]
         results = self.predictor.predict_many([str(f) for f in frame["formula"]], on_error="skip",
                                               temperature_K=temperature)
-        rows = []
-        for r in results:
-            d = r.to_dict()
-            if r.ok:
-                d["log10_sigma_lo"], d["log10_sigma_hi"] = d.pop("log10_sigma_interval")
-                d["ea_lo_eV"], d["ea_hi_eV"] = d.pop("ea_interval_eV")
-                d["domain_notes"] = "; ".join(d["domain_notes"])
-                d["neighbours"] = "; ".join(f"{n['formula']} ({n['doi'] or '-'})" for n in d["neighbours"])
-                d["error"] = ""
-            rows.append(d)
-        return pd.DataFrame(rows)
+        return pd.DataFrame([r.to_row() for r in results])
 
 
 mlflow.models.set_model(NacondPyfunc())

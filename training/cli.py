@@ -239,46 +239,36 @@ def predict_cmd(
             parse_temperature(temperature)
     except NacondError as exc:
         _fail(str(exc) if temperature is None else f"--temperature: {exc}")
-    results = []
+    # every prediction becomes a flat row (serving.predictor.flat_row), whichever path computed it
+    results: list[dict] = []
     chunk = 1000
     with typer.progressbar(length=len(items), label="predicting", file=sys.stderr,
                            hidden=output is None or len(items) < chunk) as bar:
         if use_ray or ray_address:
-
             from serving.parallel import predict_ray
+            from serving.predictor import flat_row
 
-            rows_out = predict_ray([str(x) for x in items], model=model_dir, address=ray_address, workers=workers,
-                                   temperature_K=temperature, on_error="skip", progress=bar.update)
-            results = [_as_result(r) for r in rows_out]
-            items = []  # done
-        for start in range(0, len(items), chunk):
-            part = items[start:start + chunk]
-            try:
-                results += predictor.predict_many(part, on_error="skip" if on_error == "skip" else "warn",
-                                                  temperature_K=temperature)
-            except NacondError as exc:  # no Arrhenius part in this model
-                _fail(str(exc))
-            bar.update(len(part))
-    failures = [(i, r) for i, r in enumerate(results) if not r.ok]
+            results = [flat_row(d) for d in predict_ray([str(x) for x in items], model=model_dir,
+                                                        address=ray_address, workers=workers,
+                                                        temperature_K=temperature, on_error="skip",
+                                                        progress=bar.update)]
+        else:
+            for start in range(0, len(items), chunk):
+                part = items[start:start + chunk]
+                try:
+                    results += [r.to_row() for r in predictor.predict_many(
+                        part, on_error="skip" if on_error == "skip" else "warn", temperature_K=temperature)]
+                except NacondError as exc:  # no Arrhenius part in this model
+                    _fail(str(exc))
+                bar.update(len(part))
+    failures = [(i, r) for i, r in enumerate(results) if r["error"]]
     if failures and on_error == "raise":
         i, r = failures[0]
-        _fail(f"{where[i]}: {r.error}")
+        _fail(f"{where[i]}: {r['error']}")
     for i, r in failures:
         if on_error == "warn":
-            typer.secho(f"warning: {where[i]}: {r.error}", fg=typer.colors.YELLOW, err=True)
-    table = []
-    for row, r in zip(rows, results, strict=True):
-        rec = dict(row)
-        if r.ok:
-            rec.update({"formula": r.formula, "temperature_K": r.temperature_K,
-                        "log10_sigma_S_cm": r.log10_sigma_S_cm, "sigma_S_cm": r.sigma_S_cm,
-                        "log10_sigma_lo": r.log10_sigma_interval[0], "log10_sigma_hi": r.log10_sigma_interval[1],
-                        "ea_eV": r.ea_eV, "ea_lo_eV": r.ea_interval_eV[0], "ea_hi_eV": r.ea_interval_eV[1],
-                        "in_domain": r.in_domain, "domain_notes": "; ".join(r.domain_notes),
-                        "neighbours": "; ".join(n.formula for n in r.neighbours), "error": ""})
-        else:
-            rec["error"] = r.error
-        table.append(rec)
+            typer.secho(f"warning: {where[i]}: {r['error']}", fg=typer.colors.YELLOW, err=True)
+    table = [{**row, **r} for row, r in zip(rows, results, strict=True)]
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         cols = list(dict.fromkeys([k for rec in table for k in rec]))
@@ -298,18 +288,6 @@ def predict_cmd(
         typer.echo(f"{label:28s} sigma({t_label}) = {rec['sigma_S_cm']:.2e} S/cm  "
                    f"log10 90% [{rec['log10_sigma_lo']:.2f}, {rec['log10_sigma_hi']:.2f}]  "
                    f"Ea = {rec['ea_eV']:.3f} eV [{rec['ea_lo_eV']:.3f}, {rec['ea_hi_eV']:.3f}]{flag}")
-
-
-def _as_result(d: dict):
-    """A Ray result dict with attribute access, shaped like PredictionResult / PredictionFailure."""
-    from types import SimpleNamespace
-
-    from serving.predictor import Neighbour
-
-    if "error" in d:
-        return SimpleNamespace(ok=False, **d)
-    d = dict(d, neighbours=[Neighbour(**n) for n in d["neighbours"]])
-    return SimpleNamespace(ok=True, **d)
 
 
 @app.command("screen-dopants")
@@ -346,23 +324,22 @@ def screen_cmd(
                                   max_fraction=max_fraction, step=step, compensation=compensation)
         if use_ray or ray_address:
             from serving.parallel import predict_ray
+            from serving.predictor import flat_row
 
-            results = [_as_result(d) for d in predict_ray([c.formula for c in cands], model=model_dir,
-                                                          address=ray_address, workers=workers,
-                                                          temperature_K=temperature, on_error="raise")]
+            preds = [flat_row(d) for d in predict_ray([c.formula for c in cands], model=model_dir,
+                                                      address=ray_address, workers=workers,
+                                                      temperature_K=temperature, on_error="raise")]
         else:
-            results = Predictor.load(model_dir).predict_many([c.formula for c in cands], temperature_K=temperature)
+            preds = [r.to_row() for r in Predictor.load(model_dir).predict_many(
+                [c.formula for c in cands], temperature_K=temperature)]
     except NacondError as exc:
         _fail(str(exc))
     rows = []
-    for c, r in zip(cands, results, strict=True):
+    for c, r in zip(cands, preds, strict=True):
         rows.append({"formula": c.formula, "dopant": c.dopant or "(parent)", "site_fraction": c.fraction,
                      "dopant_per_formula": c.dopant_per_formula, "na_per_formula": c.mobile_per_formula,
-                     "compensation": c.compensation, "temperature_K": r.temperature_K,
-                     "log10_sigma_S_cm": r.log10_sigma_S_cm, "sigma_S_cm": r.sigma_S_cm,
-                     "log10_sigma_lo": r.log10_sigma_interval[0], "log10_sigma_hi": r.log10_sigma_interval[1],
-                     "ea_eV": r.ea_eV, "ea_lo_eV": r.ea_interval_eV[0], "ea_hi_eV": r.ea_interval_eV[1],
-                     "in_domain": r.in_domain, "domain_notes": "; ".join(r.domain_notes)})
+                     "compensation": c.compensation,
+                     **{k: v for k, v in r.items() if k not in ("formula", "error")}})
     key = "log10_sigma_S_cm" if rank == "mean" else "log10_sigma_hi"
     rows.sort(key=lambda r: -r[key])
     for i, r in enumerate(rows, 1):
