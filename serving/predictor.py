@@ -7,7 +7,6 @@ import logging
 import math
 import os
 import sys
-import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -17,20 +16,15 @@ from typing import Any, Literal
 import numpy as np
 
 from ml.chemistry import infer_family
-from ml.errors import NacondError, StructureParseError
+from ml.errors import NacondError
 from ml.formula import parse_formula
 from ml.models.composition import ModelLoadError, NacondModel
+from ml.structures.cif import MAX_SITES, StructureTooLargeError, read_cif
 
 log = logging.getLogger(__name__)
 
 ROOM_TEMPERATURE_K = 298.15
-MAX_SITES = 2000  # a structure larger than this is refused (featurizing it is not meaningful for this model)
-MAX_CIF_BYTES = 5_000_000
 OnError = Literal["raise", "warn", "skip"]
-
-
-class StructureTooLargeError(StructureParseError):
-    """A structure with more sites than nacond featurizes."""
 
 
 def default_model_dir() -> Path:
@@ -122,24 +116,6 @@ def _describe(x: Any) -> str:
     return s if len(s) <= 80 else s[:80] + "..."
 
 
-def _read_cif(path: Path):
-    from pymatgen.io.cif import CifParser
-
-    if not path.exists():
-        raise StructureParseError(f"CIF file {str(path)!r} does not exist")
-    if path.stat().st_size > MAX_CIF_BYTES:
-        raise StructureTooLargeError(f"CIF file {str(path)!r} is larger than {MAX_CIF_BYTES // 1_000_000} MB")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            structures = CifParser(str(path)).parse_structures(primitive=False)
-    except Exception as exc:  # pymatgen raises many exception types for unreadable CIFs
-        raise StructureParseError(f"CIF file {str(path)!r} cannot be read: {exc}") from None
-    if not structures:
-        raise StructureParseError(f"CIF file {str(path)!r} contains no structure")
-    return structures[0]
-
-
 def to_formula(x: Any) -> str:
     """Validate any supported input and return a normalised formula string (errors name the input).
 
@@ -149,7 +125,7 @@ def to_formula(x: Any) -> str:
     from pymatgen.core import Composition
 
     if isinstance(x, Path) or (isinstance(x, str) and x.strip().lower().endswith(".cif")):
-        x = _read_cif(Path(x))
+        x = read_cif(Path(x))
     if hasattr(x, "sites") and hasattr(x, "composition"):
         if len(x) > MAX_SITES:
             raise StructureTooLargeError(f"structure {_describe(x)} has {len(x)} sites; nacond featurizes at most "

@@ -98,7 +98,9 @@ def _setup_logging() -> None:
 def train_cmd(
     data: Annotated[Path, typer.Option("--data", help="Dataset folder or CSV in the nacond schema.")],
     model: Annotated[str, typer.Option("--model", help="Learner: extra_trees, random_forest, hist_gbm, "
-                                                       "family_median, global_median.")] = "extra_trees",
+                                                       "family_median, global_median, or gnn (crystal graph "
+                                                       "ensemble on the entries' parent structures).")]
+    = "extra_trees",
     cv: Annotated[str, typer.Option("--cv", help="grouped | family | none")] = "grouped",
     out: Annotated[Path, typer.Option("--out", help="Model directory to write.")] = Path("build/model"),
     tracking_uri: Annotated[str | None, typer.Option("--tracking-uri", help="MLflow tracking URI (default: "
@@ -118,15 +120,24 @@ def train_cmd(
     from training.train import train
 
     _setup_logging()
-    if model not in LEARNERS:
-        _fail(f"--model {model!r} is not one of {', '.join(LEARNERS)}")
+    if model not in (*LEARNERS, "gnn"):
+        _fail(f"--model {model!r} is not one of {', '.join(LEARNERS)}, gnn")
     if cv not in ("grouped", "family", "none"):
         _fail(f"--cv {cv!r} is not one of grouped, family, none")
     cfg = TrainConfig(data=str(data), model=model, cv=cv, out=str(out), experiment=experiment,
                       tracking_uri=tracking_uri, seed=seed, mobile_ion=mobile_ion, n_splits=n_splits,
                       learning_curve=curve)
     try:
-        res = train(cfg, log_to_mlflow=not no_mlflow)
+        if model == "gnn":
+            from training.structure_train import train_gnn
+
+            res = train_gnn(cfg, log_to_mlflow=not no_mlflow)
+            s = res["structures"]
+            typer.echo(f"structures: {s['with_structure']} of {s['compositions']} compositions on prototypes "
+                       f"{s['by_prototype']}; {s['fallback_composition_only']} fall back to composition-only models "
+                       f"({s['fallback_by_structure_type']})")
+        else:
+            res = train(cfg, log_to_mlflow=not no_mlflow)
     except NacondError as exc:
         _fail(str(exc))
     except ValueError as exc:
@@ -137,8 +148,9 @@ def train_cmd(
     typer.echo(f"model written to {out} (fit {res['fit_seconds']} s, total {res['train_seconds']} s)")
     if "mlflow" in res:
         m = res["mlflow"]
-        typer.echo(f"mlflow: run {m['run_id']} in {m['tracking_uri']}; registered {m['registered_model']} "
-                   f"version {m['registered_version']}")
+        reg = (f"; registered {m['registered_model']} version {m['registered_version']}"
+               if "registered_model" in m else "")
+        typer.echo(f"mlflow: run {m['run_id']} in {m['tracking_uri']}{reg}")
 
 
 @app.command("evaluate")
@@ -231,6 +243,11 @@ def predict_cmd(
     else:
         rows = [{"formula": f} for f in formulas]
         items, where = list(formulas), ["argument"] * len(formulas)
+    from serving.structure_predictor import is_gnn_model
+
+    if is_gnn_model(model_dir):
+        _predict_gnn(model_dir, items, rows, where, output, on_error, temperature, bool(use_ray or ray_address))
+        return
     try:
         predictor = Predictor.load(model_dir)
         if temperature is not None:
@@ -261,6 +278,29 @@ def predict_cmd(
                 except NacondError as exc:  # no Arrhenius part in this model
                     _fail(str(exc))
                 bar.update(len(part))
+    _emit(rows, results, where, output, on_error)
+
+
+def _predict_gnn(model_dir, items, rows, where, output, on_error, temperature, use_ray) -> None:
+    """``nacond predict --model <GNN dir> --cif ...``: structures through the GNN ensemble."""
+    from ml.errors import NacondError
+    from serving.structure_predictor import GNNPredictor
+
+    if temperature is not None or use_ray:
+        _fail("the GNN model predicts at 25 C on one process: drop --temperature/--ray, or use the composition model")
+    if any(not (isinstance(x, Path) or str(x).lower().endswith(".cif")) for x in items):
+        _fail(f"the GNN model {model_dir!r} predicts from crystal structures: give --cif FILE or --cif-dir DIR "
+              "(formulas go to the composition model)")
+    try:
+        results = GNNPredictor.load(model_dir).predict_many(items, on_error="warn")
+    except NacondError as exc:
+        _fail(str(exc))
+    _emit(rows, results, where, output, on_error)
+
+
+def _emit(rows, results, where, output, on_error) -> None:
+    import csv
+
     failures = [(i, r) for i, r in enumerate(results) if r["error"]]
     if failures and on_error == "raise":
         i, r = failures[0]

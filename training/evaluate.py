@@ -8,7 +8,7 @@ MAE, RMSE, R2, coverage.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -71,9 +71,18 @@ class CVResult:
 
 
 def cross_validate(frame: pd.DataFrame, learners: Sequence[str], cv: str = "grouped", *, n_splits: int = 5,
-                   seed: int = 0, preset: str = "na-chem-2026-11-26", X: np.ndarray | None = None) -> CVResult:
-    """Out-of-fold predictions and metrics for each learner on identical splits."""
-    if X is None:
+                   seed: int = 0, preset: str = "na-chem-2026-11-26", X: np.ndarray | None = None,
+                   extra: dict[str, tuple[Callable[[], object], np.ndarray]] | None = None) -> CVResult:
+    """Out-of-fold predictions and metrics for each learner on identical splits.
+
+    ``extra`` adds models that are not composition learners: name -> (factory, inputs), where ``factory()``
+    returns an object with ``fit(frame, X=inputs[train])`` and ``predict(frame, X=inputs[test])`` (a frame with
+    the target columns and their ``_lo``/``_hi`` bounds), e.g. the structure-featurizer model or the GNN; the
+    inputs are row-aligned with ``frame`` (a feature matrix, or an object array of graphs).
+    """
+    extra = dict(extra or {})
+    learners = list(learners) + [k for k in extra if k not in learners]
+    if X is None and any(name not in extra for name in learners):
         X = NacondModel(preset=preset).features(frame)
     fold_list = list(splits(frame, cv, n_splits=n_splits, seed=seed))
     folds = {name: sorted(frame["group"].iloc[te]) for name, _, te in fold_list}
@@ -82,8 +91,13 @@ def cross_validate(frame: pd.DataFrame, learners: Sequence[str], cv: str = "grou
         cols = {f"{t}{s}": np.full(len(frame), np.nan) for t in TARGETS for s in ("", "_lo", "_hi")}
         fold_of = np.empty(len(frame), dtype=object)
         for name, tr, te in fold_list:
-            model = NacondModel(learner=learner, preset=preset, seed=seed).fit(frame.iloc[tr], X=X[tr])
-            pred = model.predict(frame.iloc[te], X=X[te])
+            if learner in extra:
+                factory, inputs = extra[learner]
+                model = factory().fit(frame.iloc[tr], X=inputs[tr])
+                pred = model.predict(frame.iloc[te], X=inputs[te])
+            else:
+                model = NacondModel(learner=learner, preset=preset, seed=seed).fit(frame.iloc[tr], X=X[tr])
+                pred = model.predict(frame.iloc[te], X=X[te])
             for c in pred.columns:
                 cols[c][te] = pred[c].to_numpy()
             fold_of[te] = name

@@ -1,0 +1,311 @@
+"""A crystal graph network for log10 sigma (25 degC) and Ea, native to disordered structures.
+
+* Graph (:func:`structure_to_graph`): one node per site; node features are the site's occupancy vector over
+  the elements (vacancy = 1 - sum of occupancies as its own channel), so a linear layer on it is an
+  occupancy-weighted element embedding and a half-occupied Na site is half a Na embedding. Edges are the
+  ``max_neighbors`` nearest periodic neighbours within ``cutoff`` from pymatgen's neighbour list (PyG's
+  ``radius_graph`` needs pyg-lib, which is not installable here, and ignores periodic images), with a Gaussian
+  expansion of the distance.
+* Network (:class:`CrystalGNN`): embedding -> ``n_layers`` CGConv (Xie & Grossman 2018) with residuals ->
+  occupancy-weighted mean pool -> MLP -> two heads (log10 sigma, Ea), trained with a masked MSE on
+  standardised targets so a structure with only one target still teaches the other head.
+* Ensemble (:class:`GNNEnsemble`): ``n_models`` networks, each on a bootstrap of the compositions; the
+  ensemble mean is the prediction, the spread its uncertainty. Out-of-bag residuals divided by the spread give
+  split-conformal 90 % intervals (each composition is scored only by members that never saw it).
+* scikit-learn-style ``fit(graphs, Y)`` / ``predict(graphs)``; save/load as ``model.json`` + ``weights.pt``
+  (state dicts, loaded with ``weights_only=True``).
+
+Training is full batch (the whole dataset is a few thousand nodes), on CPU, seeded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ml.errors import NacondError
+from ml.utils import sha256_of
+
+log = logging.getLogger(__name__)
+
+N_ELEMENTS = 95  # channel 0: vacancy; channel Z: element Z (H..Am)
+FORMAT_VERSION = 1
+TARGETS = ("log10_sigma_S_cm", "ea_eV")
+
+
+class GraphError(NacondError):
+    """A structure that cannot become a graph (no Na, isolated sites, too large)."""
+
+
+def structure_to_graph(structure, *, cutoff: float = 5.0, max_neighbors: int = 8, n_rbf: int = 16,
+                       mobile_ion: str = "Na"):
+    """A PyG ``Data`` for a (possibly disordered) pymatgen structure.
+
+    ``x``: (n_sites, 95) occupancies (column 0 = vacancy); ``edge_index``/``edge_attr``: periodic neighbours and
+    their Gaussian-expanded distances; ``w``: site occupancy (pool weights); ``na``: Na occupancy per site.
+    """
+    import torch
+    from pymatgen.core import Element
+    from torch_geometric.data import Data
+
+    n = len(structure)
+    x = np.zeros((n, N_ELEMENTS), dtype=np.float32)
+    for i, site in enumerate(structure):
+        for sp, occ in site.species.items():
+            z = Element(sp.symbol if hasattr(sp, "symbol") else str(sp)).Z
+            if z >= N_ELEMENTS:
+                raise GraphError(f"element {sp} (Z={z}) of {structure.composition.reduced_formula} is beyond "
+                                 f"the GNN's element table")
+            x[i, z] += occ
+    x[:, 0] = np.clip(1.0 - x[:, 1:].sum(1), 0.0, 1.0)
+    if mobile_ion not in structure.composition.get_el_amt_dict():
+        raise GraphError(f"structure {structure.composition.reduced_formula} has no {mobile_ion}")
+    centers, points, _, dists = structure.get_neighbor_list(cutoff)
+    keep = dists > 1e-6
+    centers, points, dists = centers[keep], points[keep], dists[keep]
+    src, dst, dd = [], [], []
+    for i in range(n):
+        m = np.where(centers == i)[0]
+        if len(m) == 0:
+            raise GraphError(f"site {i} ({structure[i].species_string}) of "
+                             f"{structure.composition.reduced_formula} has no neighbour within {cutoff} A")
+        m = m[np.argsort(dists[m], kind="stable")[:max_neighbors]]
+        src.append(points[m])
+        dst.append(np.full(len(m), i))
+        dd.append(dists[m])
+    d = np.concatenate(dd).astype(np.float32)
+    mu = np.linspace(0.0, cutoff, n_rbf, dtype=np.float32)
+    rbf = np.exp(-((d[:, None] - mu[None, :]) ** 2) / (2 * (cutoff / n_rbf) ** 2))
+    return Data(x=torch.from_numpy(x),
+                edge_index=torch.from_numpy(np.stack([np.concatenate(src), np.concatenate(dst)]).astype(np.int64)),
+                edge_attr=torch.from_numpy(rbf.astype(np.float32)),
+                w=torch.from_numpy(x[:, 1:].sum(1)),
+                num_nodes=n)
+
+
+def _network(hidden: int, n_layers: int, n_rbf: int, dropout: float):
+    import torch
+    from torch import nn
+    from torch_geometric.nn import CGConv
+
+    class CrystalGNN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Linear(N_ELEMENTS, hidden, bias=False)
+            self.convs = nn.ModuleList([CGConv(hidden, dim=n_rbf, batch_norm=False) for _ in range(n_layers)])
+            self.norms = nn.ModuleList([nn.LayerNorm(hidden) for _ in range(n_layers)])
+            self.head = nn.Sequential(nn.Linear(hidden, hidden), nn.SiLU(), nn.Dropout(dropout),
+                                      nn.Linear(hidden, len(TARGETS)))
+
+        def forward(self, data):
+            h = self.embed(data.x)
+            for conv, norm in zip(self.convs, self.norms, strict=True):
+                h = norm(h + conv(h, data.edge_index, data.edge_attr))
+            w = data.w.unsqueeze(1)
+            num = torch.zeros(int(data.batch.max()) + 1, h.shape[1]).index_add_(0, data.batch, h * w)
+            den = torch.zeros(num.shape[0], 1).index_add_(0, data.batch, w)
+            return self.head(num / den.clamp_min(1e-6))
+
+    return CrystalGNN()
+
+
+@dataclass
+class GNNConfig:
+    hidden: int = 32
+    n_layers: int = 3
+    n_rbf: int = 16
+    cutoff: float = 5.0
+    max_neighbors: int = 8
+    dropout: float = 0.1
+    epochs: int = 150
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    n_models: int = 5
+    bootstrap: bool = True
+    seed: int = 0
+    threads: int = 2
+
+
+class GNNEnsemble:
+    """Ensemble of :class:`CrystalGNN` with OOB split-conformal intervals; sklearn-style fit/predict on graphs.
+
+    ``Y`` is (n, 2) with NaN where a target is unknown; predictions come back in physical units.
+    """
+
+    def __init__(self, config: GNNConfig | None = None, **overrides):
+        self.config = config or GNNConfig(**overrides)
+        self.members: list = []
+        self.y_mean = np.zeros(len(TARGETS))
+        self.y_std = np.ones(len(TARGETS))
+        self.q90 = np.full(len(TARGETS), np.nan)
+        self.spread_floor = np.full(len(TARGETS), 1e-3)
+        self.fit_seconds = 0.0
+
+    # -- training ---------------------------------------------------------------------------------------
+    def fit(self, graphs: list, Y: np.ndarray) -> GNNEnsemble:
+        import torch
+        from torch_geometric.data import Batch
+
+        cfg = self.config
+        Y = np.asarray(Y, dtype=np.float64).reshape(len(graphs), len(TARGETS))
+        if len(graphs) < 2:
+            raise ValueError(f"the GNN needs at least 2 training structures, got {len(graphs)}")
+        t0 = time.perf_counter()
+        torch.set_num_threads(cfg.threads)
+        self.y_mean = np.nanmean(Y, 0)
+        self.y_std = np.where(np.nanstd(Y, 0) > 0, np.nanstd(Y, 0), 1.0)
+        self.y_mean = np.where(np.isfinite(self.y_mean), self.y_mean, 0.0)
+        Z = (Y - self.y_mean) / self.y_std
+        rng = np.random.default_rng(cfg.seed)
+        n = len(graphs)
+        oob_pred = [[[] for _ in range(n)] for _ in TARGETS]
+        self.members = []
+        for k in range(cfg.n_models):
+            torch.manual_seed(cfg.seed * 1000 + k)
+            idx = rng.choice(n, size=n, replace=True) if cfg.bootstrap else np.arange(n)
+            net = _network(cfg.hidden, cfg.n_layers, cfg.n_rbf, cfg.dropout)
+            self._train_one(net, Batch.from_data_list([graphs[i] for i in idx]), Z[idx])
+            self.members.append(net)
+            out = np.setdiff1d(np.arange(n), idx)
+            if len(out):
+                p = self._raw(net, [graphs[i] for i in out])
+                for t in range(len(TARGETS)):
+                    for j, i in enumerate(out):
+                        oob_pred[t][i].append(p[j, t])
+        self._calibrate(graphs, Z, oob_pred)
+        self.fit_seconds = time.perf_counter() - t0
+        return self
+
+    def _train_one(self, net, batch, Z: np.ndarray) -> None:
+        import torch
+
+        cfg = self.config
+        y = torch.tensor(np.nan_to_num(Z), dtype=torch.float32)
+        mask = torch.tensor(np.isfinite(Z), dtype=torch.float32)
+        opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
+        net.train()
+        for _ in range(cfg.epochs):
+            opt.zero_grad()
+            loss = (((net(batch) - y) ** 2) * mask).sum() / mask.sum().clamp_min(1.0)
+            loss.backward()
+            opt.step()
+            sched.step()
+        net.eval()
+
+    def _calibrate(self, graphs, Z, oob_pred) -> None:
+        spread = self._spread_std(graphs)
+        for t in range(len(TARGETS)):
+            scores = []
+            floor = max(float(np.median(spread[:, t])) * 0.1, 1e-3)
+            self.spread_floor[t] = floor
+            for i in range(len(graphs)):
+                if np.isfinite(Z[i, t]) and oob_pred[t][i]:
+                    res = abs(float(np.mean(oob_pred[t][i])) - Z[i, t])
+                    scores.append(res / max(spread[i, t], floor))
+            if len(scores) >= 5:
+                n = len(scores)
+                self.q90[t] = float(np.quantile(scores, min(1.0, np.ceil(0.9 * (n + 1)) / n)))
+
+    # -- prediction -------------------------------------------------------------------------------------
+    @staticmethod
+    def _raw(net, graphs) -> np.ndarray:
+        import torch
+        from torch_geometric.data import Batch
+
+        with torch.no_grad():
+            return net(Batch.from_data_list(graphs)).numpy().astype(np.float64)
+
+    def _member_preds(self, graphs) -> np.ndarray:
+        if not self.members:
+            raise NacondError("the GNN ensemble is not trained; call fit() or load() first")
+        return np.stack([self._raw(m, graphs) for m in self.members])  # (k, n, 2) standardised
+
+    def _spread_std(self, graphs) -> np.ndarray:
+        return self._member_preds(graphs).std(0)
+
+    def predict(self, graphs: list) -> dict[str, np.ndarray]:
+        """Mean, 90 % interval and ensemble spread per target, in physical units."""
+        if not graphs:
+            return {f"{t}{s}": np.array([]) for t in TARGETS for s in ("", "_lo", "_hi", "_spread")}
+        P = self._member_preds(graphs)
+        mean, spread = P.mean(0), P.std(0)
+        out = {}
+        for t, name in enumerate(TARGETS):
+            half = self.q90[t] * np.maximum(spread[:, t], self.spread_floor[t])
+            out[name] = mean[:, t] * self.y_std[t] + self.y_mean[t]
+            out[f"{name}_lo"] = out[name] - half * self.y_std[t]
+            out[f"{name}_hi"] = out[name] + half * self.y_std[t]
+            out[f"{name}_spread"] = spread[:, t] * self.y_std[t]
+        return out
+
+    # -- persistence --------------------------------------------------------------------------------------
+    def save(self, path: str | Path, extra: dict | None = None) -> Path:
+        import torch
+
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        torch.save({f"m{k}.{name}": v for k, m in enumerate(self.members) for name, v in m.state_dict().items()},
+                   path / "weights.pt")
+        meta = {"class": "GNNEnsemble", "format_version": FORMAT_VERSION, "config": asdict(self.config),
+                "targets": list(TARGETS), "y_mean": self.y_mean.tolist(), "y_std": self.y_std.tolist(),
+                "q90": [None if not np.isfinite(v) else float(v) for v in self.q90],
+                "spread_floor": self.spread_floor.tolist(), "n_members": len(self.members),
+                "fit_seconds": round(self.fit_seconds, 2), "weights_sha256": sha256_of(path / "weights.pt"),
+                **(extra or {})}
+        (path / "model.json").write_text(json.dumps(meta, indent=2, default=str))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> GNNEnsemble:
+        import torch
+
+        from ml.models.composition import ModelLoadError
+
+        path = Path(path)
+        try:
+            meta = json.loads((path / "model.json").read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ModelLoadError(f"GNN model {str(path)!r} cannot be read: {exc}") from None
+        if meta.get("class") != "GNNEnsemble" or meta.get("format_version") != FORMAT_VERSION:
+            raise ModelLoadError(f"{str(path)!r} is not a GNN model of format {FORMAT_VERSION}")
+        if sha256_of(path / "weights.pt") != meta["weights_sha256"]:
+            raise ModelLoadError(f"GNN weights in {str(path)!r} do not match their sha256 (corrupted?)")
+        self = cls(GNNConfig(**meta["config"]))
+        state = torch.load(path / "weights.pt", weights_only=True)
+        for k in range(meta["n_members"]):
+            net = _network(self.config.hidden, self.config.n_layers, self.config.n_rbf, self.config.dropout)
+            net.load_state_dict({n[len(f"m{k}."):]: v for n, v in state.items() if n.startswith(f"m{k}.")})
+            net.eval()
+            self.members.append(net)
+        self.y_mean = np.array(meta["y_mean"])
+        self.y_std = np.array(meta["y_std"])
+        self.q90 = np.array([np.nan if v is None else v for v in meta["q90"]])
+        self.spread_floor = np.array(meta["spread_floor"])
+        self.meta = meta
+        return self
+
+
+class GNNRegressor:
+    """The CV harness's interface: ``fit(frame, X=graphs)`` / ``predict(frame, X=graphs)`` on per-composition
+    frames (target columns as in :mod:`ml.targets`); ``X`` is a row-aligned sequence of graphs."""
+
+    def __init__(self, config: GNNConfig | None = None, **overrides):
+        self.ensemble = GNNEnsemble(config, **overrides)
+
+    def fit(self, frame, X) -> GNNRegressor:
+        Y = np.column_stack([frame[t].to_numpy(dtype=float) if t in frame else np.full(len(frame), np.nan)
+                             for t in TARGETS])
+        self.ensemble.fit(list(X), Y)
+        return self
+
+    def predict(self, frame, X):
+        import pandas as pd
+
+        out = self.ensemble.predict(list(X))
+        return pd.DataFrame({k: v for k, v in out.items() if not k.endswith("_spread")}, index=frame.index)

@@ -1,0 +1,14 @@
+"""Crystal structures: cited parent prototypes, composition -> disordered structure, user CIFs.
+
+* :mod:`ml.structures.prototypes`: the parent structure of each dataset ``structure_type``, built with pymatgen
+  from crystallographic facts (space group, lattice, Wyckoff sites, occupancies) whose sources sit beside them in
+  ``prototypes.json``.
+* :mod:`ml.structures.mapping`: a composition placed on its parent with partial occupancies that reproduce it.
+* :mod:`ml.structures.cif`: user CIFs (partial occupancies and vacancies allowed) into the same representation.
+"""
+
+from ml.structures.cif import read_cif
+from ml.structures.mapping import MappedStructure, structure_for
+from ml.structures.prototypes import PROTOTYPE_KEYS, Prototype, get_prototype
+
+__all__ = ["PROTOTYPE_KEYS", "MappedStructure", "Prototype", "get_prototype", "read_cif", "structure_for"]

@@ -1,0 +1,229 @@
+"""A composition placed on its parent structure with partial occupancies that reproduce it.
+
+Rules (a materials scientist's default when only the composition and the parent are known):
+
+* The cell's non-Na content is scaled to the parent's: the target is normalised so its non-Na atom count per
+  cell equals the parent's (Na3.4Zr1.6Sc0.4Si2PO12 on NaZr2(PO4)3: 17 non-Na atoms per formula unit on both).
+* Each element of the target that the parent has keeps the parent's sites. A new element (a dopant) shares
+  the sites of the parent element of the same kind (anion or not) with the closest ionic radius at its rule
+  oxidation state among those whose sites still have room (Sc3+ -> Zr4+ site, Al3+ in Na1+xAlxZr2-x(PO4)3 ->
+  Zr site, Cl- -> S2- site). Parent elements the target lacks leave their sites to the elements assigned to
+  them.
+* Na fills the parent's Na sites in proportion to their parent occupancy, capped at 1 (water filling), so Na
+  excess populates the partly empty sites first and Na deficiency leaves vacancies everywhere.
+* The lattice is the parent's unless the caller gives lattice parameters (``abc``) measured for the entry.
+
+The result reports how faithfully the structure reproduces the composition (``composition_error``, the L1
+distance between atomic fractions); callers decide what error is acceptable.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ml.chemistry import ANION_STATES, cation_state, ionic_radius
+from ml.errors import NacondError
+from ml.formula import parse_formula
+from ml.structures.prototypes import get_prototype, parent_structure, resolve_key
+
+MOBILE = "Na"
+
+
+class MappingError(NacondError):
+    """A composition that cannot be placed on the requested parent structure."""
+
+
+@dataclass
+class MappedStructure:
+    """A structure for one composition and how it was obtained."""
+
+    structure: object  # pymatgen Structure (disordered)
+    prototype: str
+    composition_error: float  # L1 distance between atomic fractions of structure and target
+    assignments: dict[str, str] = field(default_factory=dict)  # target element -> parent element whose sites
+    notes: list[str] = field(default_factory=list)
+
+
+def _radius(el: str) -> float:
+    state = ANION_STATES.get(el) or cation_state(el) or 1
+    return max(ionic_radius(el, state), 0.05)
+
+
+def _is_anion(el: str) -> bool:
+    return el in ANION_STATES
+
+
+def _site_dict(site) -> dict[str, float]:
+    return {sp.symbol if hasattr(sp, "symbol") else str(sp): float(occ) for sp, occ in site.species.items()}
+
+
+def _water_fill(caps: np.ndarray, total: float) -> tuple[np.ndarray, float]:
+    """Occupancies ``min(1, caps * s)`` summing to ``total`` (bisection on s); returns them and the overflow."""
+    if total <= 0 or caps.sum() == 0:
+        return np.zeros_like(caps), max(total, 0.0)
+    full = np.minimum(1.0, np.where(caps > 0, 1.0, 0.0))
+    if full.sum() <= total:
+        return full, total - full.sum()
+    lo, hi = 0.0, 1.0 / caps[caps > 0].min()
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if np.minimum(1.0, caps * mid).sum() < total:
+            lo = mid
+        else:
+            hi = mid
+    return np.minimum(1.0, caps * hi), 0.0
+
+
+def decorate(parent, target_amounts: dict[str, float], prototype: str = "") -> MappedStructure:
+    """Place ``target_amounts`` (element -> amount) on ``parent`` (a pymatgen Structure, left unchanged)."""
+    from pymatgen.core import Structure
+
+    if MOBILE not in target_amounts or target_amounts[MOBILE] <= 0:
+        raise MappingError(f"composition {target_amounts} has no {MOBILE}; nothing to place on the Na sites")
+    site_dicts = [_site_dict(s) for s in parent]
+    parent_amt: dict[str, float] = defaultdict(float)
+    for d in site_dicts:
+        for el, occ in d.items():
+            parent_amt[el] += occ
+    if parent_amt.get(MOBILE, 0.0) <= 0:
+        raise MappingError(f"parent {prototype!r} has no Na sites")
+    parent_non_na = sum(v for k, v in parent_amt.items() if k != MOBILE)
+    target_non_na = sum(v for k, v in target_amounts.items() if k != MOBILE)
+    if target_non_na <= 0:
+        raise MappingError(f"composition {target_amounts} has nothing but Na")
+    scale = parent_non_na / target_non_na
+    cell = {el: amt * scale for el, amt in target_amounts.items()}
+
+    # site classes: the set of non-Na elements a parent site holds (Si/P share one NASICON site: one class)
+    site_class = [frozenset(el for el in d if el != MOBILE) for d in site_dicts]
+    class_cap: dict[frozenset, float] = defaultdict(float)
+    el_in_class: dict[str, dict[frozenset, float]] = defaultdict(lambda: defaultdict(float))
+    for d, c in zip(site_dicts, site_class, strict=True):
+        for el, occ in d.items():
+            if el != MOBILE:
+                class_cap[c] += occ
+                el_in_class[el][c] += occ
+    hosts = sorted(el_in_class)
+    load: dict[frozenset, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+
+    def place(el: str, h: str) -> None:
+        tot = sum(el_in_class[h].values())
+        for c, amt in el_in_class[h].items():  # an element on several classes splits as the parent's does
+            load[c][el] += cell[el] * amt / tot
+
+    def room(h: str) -> float:
+        return sum(class_cap[c] - sum(load[c].values()) for c in el_in_class[h])
+
+    assign = {el: el for el in cell if el != MOBILE and el in el_in_class}
+    for el in assign:
+        place(el, el)
+    # dopants: the parent element of the same kind with the closest radius whose sites still have room
+    # (Al3+ in Na1+xAlxZr2-x(PO4)3 takes the Zr site, not the full P site), else the closest one
+    for el in sorted((e for e in cell if e != MOBILE and e not in el_in_class), key=lambda e: -cell[e]):
+        same_kind = [h for h in hosts if _is_anion(h) == _is_anion(el)] or hosts
+        ranked = sorted(same_kind, key=lambda h: (abs(np.log(_radius(el) / _radius(h))), h))
+        assign[el] = next((h for h in ranked if room(h) >= 0.98 * cell[el]), ranked[0])
+        place(el, assign[el])
+    notes = []
+    new_species: list[dict[str, float]] = [dict() for _ in site_dicts]
+    for c, cap in class_cap.items():
+        group = load.get(c, {})
+        total = sum(group.values())
+        if total > cap * 1.0001:
+            notes.append(f"{'+'.join(sorted(group))} on the {'/'.join(sorted(c))} sites: {total:.3g} atoms for "
+                         f"{cap:.3g} sites, scaled")
+        fill = min(1.0, total / cap) if cap > 0 else 0.0
+        for i, d in enumerate(site_dicts):
+            if site_class[i] != c or total <= 0:
+                continue
+            site_cap = sum(v for el, v in d.items() if el != MOBILE)
+            for el, amt in group.items():
+                new_species[i][el] = new_species[i].get(el, 0.0) + site_cap * fill * amt / total
+    # Na sites: water filling in proportion to the parent's occupancies
+    caps = np.array([d.get(MOBILE, 0.0) for d in site_dicts])
+    na_occ, overflow = _water_fill(caps, cell[MOBILE])
+    if overflow > 1e-6:
+        notes.append(f"{overflow:.3g} Na per cell exceed the parent's Na sites; left out")
+    for i, occ in enumerate(na_occ):
+        if occ > 0:
+            new_species[i][MOBILE] = new_species[i].get(MOBILE, 0.0) + float(occ)
+    # a site that hosted Na and something else must not exceed full occupancy
+    species, coords = [], []
+    for i, d in enumerate(new_species):
+        d = {el: v for el, v in d.items() if v > 1e-9}
+        tot = sum(d.values())
+        if tot > 1.0 + 1e-6:
+            d = {el: v / tot for el, v in d.items()}
+        if d:
+            species.append(d)
+            coords.append(parent[i].frac_coords)
+    if not species:
+        raise MappingError(f"nothing of {target_amounts} could be placed on {prototype!r}")
+    s = Structure(parent.lattice, species, coords)
+    err = composition_error(s.composition.get_el_amt_dict(), target_amounts)
+    return MappedStructure(structure=s, prototype=prototype, composition_error=err,
+                           assignments={el: h for el, h in assign.items() if el != h}, notes=notes)
+
+
+def composition_error(a: dict[str, float], b: dict[str, float]) -> float:
+    """L1 distance between the atomic fractions of two compositions (0: identical, 2: disjoint)."""
+    ta, tb = sum(a.values()), sum(b.values())
+    els = set(a) | set(b)
+    return float(sum(abs(a.get(e, 0.0) / ta - b.get(e, 0.0) / tb) for e in els))
+
+
+def structure_for(formula: str, structure_type: str, *, abc: tuple[float, float, float] | None = None
+                  ) -> MappedStructure:
+    """The structure of ``formula`` on the parent of ``structure_type``.
+
+    Args:
+        formula: a pymatgen-parseable formula containing Na.
+        structure_type: a dataset ``structure_type`` key with a prototype (see ``resolve_key``).
+        abc: measured conventional lattice lengths (Angstrom) of this entry; the parent's cell is scaled
+            isotropically to the volume they imply (angles and fractional coordinates stay the parent's).
+
+    Raises:
+        MappingError: no prototype for ``structure_type``, or the composition has no Na.
+    """
+    key = resolve_key(structure_type)
+    if key is None:
+        raise MappingError(f"structure type {structure_type!r} of {formula!r} has no prototype")
+    comp = parse_formula(formula)
+    mapped = decorate(parent_structure(key), comp.get_el_amt_dict(), prototype=key)
+    if abc is not None:
+        if len(abc) != 3 or any(not v > 0 for v in abc):
+            raise MappingError(f"lattice lengths {abc} for {formula!r} must be three positive numbers (Angstrom)")
+        ref = get_prototype(key).lattice
+        ratio = float(np.prod(abc) / (ref["a"] * ref["b"] * ref["c"]))
+        mapped.structure.scale_lattice(mapped.structure.volume * ratio)
+        mapped.notes.append(f"cell volume scaled by {ratio:.4f} from the entry's lattice lengths")
+    return mapped
+
+
+MAX_COMPOSITION_ERROR = 0.02
+
+
+def map_entries(formulas, structure_types, *, max_error: float = MAX_COMPOSITION_ERROR):
+    """Structures for many (formula, structure_type) pairs; ``None`` with a reason where there is none.
+
+    Returns ``(structures, reasons)``: a ``MappedStructure`` or ``None`` per entry, and per entry ``""`` or why
+    it falls back to composition-only models ("no prototype for ...", "composition error 0.08 > 0.02").
+    """
+    structures, reasons = [], []
+    for f, st in zip(formulas, structure_types, strict=True):
+        try:
+            m = structure_for(f, st)
+        except MappingError as exc:
+            structures.append(None)
+            reasons.append(str(exc))
+            continue
+        if m.composition_error > max_error:
+            structures.append(None)
+            reasons.append(f"{f} on {m.prototype}: composition error {m.composition_error:.3f} > {max_error}")
+            continue
+        structures.append(m)
+        reasons.append("")
+    return structures, reasons

@@ -1,0 +1,116 @@
+"""Crystal graphs from disordered structures, a tiny GNN ensemble, its save/load and its CLI path."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from pymatgen.core import Lattice, Structure
+from typer.testing import CliRunner
+
+from ml.models.composition import ModelLoadError
+from ml.models.gnn import GNNConfig, GNNEnsemble, GraphError, structure_to_graph
+from serving.structure_predictor import GNNPredictor, is_gnn_model
+
+TINY = GNNConfig(hidden=8, n_layers=1, n_rbf=8, epochs=2, n_models=2, cutoff=4.5, max_neighbors=6)
+
+
+def _cell(a: float, na_occ: float, dopant: float = 0.0) -> Structure:
+    """A rock-salt-like NaCl cell with partial Na occupancy and Br on the anion site (synthetic)."""
+    anion = {"Cl": 1 - dopant, "Br": dopant} if dopant else "Cl"
+    return Structure.from_spacegroup("Fm-3m", Lattice.cubic(a), [{"Na": na_occ}, anion],
+                                     [[0, 0, 0], [0.5, 0.5, 0.5]]).get_primitive_structure()
+
+
+def test_graph_node_features_are_occupancies_and_edges_are_periodic():
+    g = structure_to_graph(_cell(5.64, 0.75, dopant=0.25), cutoff=4.5, max_neighbors=6, n_rbf=8)
+    assert g.num_nodes == 2  # primitive cell: neighbours exist only through periodic images
+    na = g.x[:, 11]
+    assert sorted(na.tolist()) == pytest.approx([0.0, 0.75])
+    assert g.x[na > 0, 0].item() == pytest.approx(0.25)  # vacancy channel
+    assert g.x[na == 0, 17].item() == pytest.approx(0.75) and g.x[na == 0, 35].item() == pytest.approx(0.25)
+    assert g.edge_index.shape[1] == 12 and g.edge_attr.shape == (12, 8)
+
+
+def test_graph_errors_name_the_structure():
+    with pytest.raises(GraphError, match="KCl has no Na"):
+        structure_to_graph(Structure(Lattice.cubic(6.3), ["K", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]))
+    with pytest.raises(GraphError, match="no neighbour within 1.0 A"):
+        structure_to_graph(_cell(5.64, 1.0), cutoff=1.0)
+
+
+def test_tiny_gnn_trains_two_epochs_and_round_trips(tmp_path):
+    cells = [_cell(a, occ, d) for a in (5.5, 5.7, 5.9) for occ in (0.8, 1.0) for d in (0.0, 0.3)]
+    graphs = [structure_to_graph(c, cutoff=TINY.cutoff, max_neighbors=TINY.max_neighbors, n_rbf=TINY.n_rbf)
+              for c in cells]
+    rng = np.random.default_rng(0)
+    Y = np.column_stack([rng.normal(-4, 1, len(cells)), rng.normal(0.4, 0.1, len(cells))])
+    Y[::3, 1] = np.nan  # Ea missing for some: the masked loss must cope
+    ens = GNNEnsemble(TINY)
+    torch.manual_seed(0)
+    ens.fit(graphs, Y)
+    assert len(ens.members) == 2
+    out = ens.predict(graphs)
+    assert out["log10_sigma_S_cm"].shape == (len(cells),)
+    assert np.all(np.isfinite(out["log10_sigma_S_cm"])) and np.all(np.isfinite(out["ea_eV"]))
+    assert np.all(out["ea_eV_lo"] <= out["ea_eV"]) and np.all(out["ea_eV"] <= out["ea_eV_hi"])
+    ens.save(tmp_path / "gnn", extra={"training_domain": {"elements": ["Na", "Cl", "Br"], "spacegroups": [225]}})
+    assert is_gnn_model(tmp_path / "gnn") and not is_gnn_model(tmp_path)
+    back = GNNEnsemble.load(tmp_path / "gnn")
+    again = back.predict(graphs)
+    np.testing.assert_allclose(again["log10_sigma_S_cm"], out["log10_sigma_S_cm"], rtol=1e-6)
+    # a corrupted weights file is refused
+    (tmp_path / "gnn" / "weights.pt").write_bytes(b"not weights")
+    with pytest.raises(ModelLoadError, match="sha256"):
+        GNNEnsemble.load(tmp_path / "gnn")
+
+
+def test_training_changes_the_weights():
+    graphs = [structure_to_graph(_cell(a, 1.0), cutoff=4.5, max_neighbors=6, n_rbf=8) for a in (5.5, 5.8, 6.1)]
+    cfg = GNNConfig(hidden=8, n_layers=1, n_rbf=8, epochs=2, n_models=1, bootstrap=False, cutoff=4.5,
+                    max_neighbors=6)
+    from ml.models.gnn import _network
+
+    torch.manual_seed(cfg.seed * 1000)
+    init = {k: v.clone() for k, v in _network(8, 1, 8, cfg.dropout).state_dict().items()}
+    ens = GNNEnsemble(cfg).fit(graphs, np.array([[-3.0, 0.3], [-4.0, 0.4], [-5.0, 0.5]]))
+    trained = ens.members[0].state_dict()
+    assert any(not torch.allclose(init[k], trained[k]) for k in init)
+
+
+def test_gnn_needs_two_structures():
+    g = structure_to_graph(_cell(5.6, 1.0), cutoff=4.5, max_neighbors=6, n_rbf=8)
+    with pytest.raises(ValueError, match="at least 2 training structures"):
+        GNNEnsemble(TINY).fit([g], np.array([[-3.0, 0.3]]))
+
+
+def test_predict_cli_with_a_gnn_model(tmp_path):
+    from training.cli import app
+
+    cells = [_cell(a, occ) for a in (5.5, 5.8, 6.1) for occ in (0.7, 1.0)]
+    graphs = [structure_to_graph(c, cutoff=TINY.cutoff, max_neighbors=TINY.max_neighbors, n_rbf=TINY.n_rbf)
+              for c in cells]
+    ens = GNNEnsemble(TINY).fit(graphs, np.column_stack([np.linspace(-6, -2, 6), np.linspace(0.6, 0.2, 6)]))
+    ens.save(tmp_path / "gnn", extra={"training_domain": {"elements": ["Cl", "Na"], "spacegroups": [225]}})
+    good = tmp_path / "NaCl.cif"
+    cells[0].to(filename=str(good))
+    bad = tmp_path / "broken.cif"
+    bad.write_text("data_broken\nnonsense\n")
+    runner = CliRunner()
+    res = runner.invoke(app, ["predict", "--model", str(tmp_path / "gnn"), "--cif", str(good), "--cif", str(bad),
+                              "--on-error", "warn", "--output", str(tmp_path / "out.csv")])
+    assert res.exit_code == 0, res.output
+    text = (tmp_path / "out.csv").read_text()
+    assert "broken.cif" in text and "cannot be read" in text and "NaCl" in text
+    res = runner.invoke(app, ["predict", "--model", str(tmp_path / "gnn"), "Na3PS4"])
+    assert res.exit_code != 0 and "predicts from crystal structures" in res.output
+    res = runner.invoke(app, ["predict", "--model", str(tmp_path / "gnn"), "--cif", str(bad)])
+    assert res.exit_code != 0 and "broken.cif" in res.output
+    p = GNNPredictor.load(tmp_path / "gnn")
+    row = p.predict_many([cells[0]])[0]
+    assert row["formula"] == "Na0.7Cl1" and row["in_domain"] and np.isfinite(row["log10_sigma_S_cm"])
+    kbr = Structure.from_spacegroup("Fm-3m", Lattice.cubic(6.0), ["Na", "Br"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    assert "Br" in p.predict_many([kbr])[0]["domain_notes"]
+    assert json.loads((tmp_path / "gnn" / "model.json").read_text())["class"] == "GNNEnsemble"

@@ -1,0 +1,123 @@
+"""Prototype library, composition -> structure mapping, user CIFs, occupancy-aware structure features."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pymatgen.core import Composition, Lattice, Structure
+
+from ml.errors import StructureParseError
+from ml.featurizers.structure import NaSiteFeatures, rule_oxidation_states
+from ml.structures import read_cif, structure_for
+from ml.structures.mapping import MappingError, composition_error, map_entries
+from ml.structures.prototypes import PrototypeError, get_prototype, parent_structure, prototype_keys, resolve_key
+
+
+@pytest.mark.parametrize("key", prototype_keys())
+def test_prototype_reproduces_its_formula_and_has_sensible_distances(key):
+    proto = get_prototype(key)
+    assert proto.source.get("citation") and proto.source.get("where_read"), f"{key} lacks its source"
+    s = proto.build()
+    assert composition_error(s.composition.get_el_amt_dict(), Composition(proto.formula).get_el_amt_dict()) < 0.01
+    d = s.distance_matrix + np.eye(len(s)) * 100
+    has_h = "H" in s.composition.get_el_amt_dict()
+    assert d.min() > (0.9 if has_h else 1.4), f"{key}: atoms {d.min():.2f} A apart"
+    # the primitive parent used for mapping keeps the composition
+    p = parent_structure(key)
+    assert composition_error(p.composition.get_el_amt_dict(), s.composition.get_el_amt_dict()) < 1e-6
+
+
+def test_doped_nasicon_gets_the_right_partial_occupancies():
+    m = structure_for("Na3.4Zr1.6Sc0.4Si2PO12", "nasicon_R-3c")
+    assert m.composition_error < 1e-6
+    assert m.assignments == {"Sc": "Zr"}
+    occ = {frozenset(site.species.as_dict().items()) for site in m.structure}
+    octa = [site for site in m.structure if "Sc" in site.species.as_dict()]
+    assert octa and all(site.species.as_dict() == pytest.approx({"Zr": 0.8, "Sc": 0.2}) for site in octa)
+    tetra = [site for site in m.structure if "Si" in site.species.as_dict()]
+    assert all(site.species.as_dict() == pytest.approx({"Si": 2 / 3, "P": 1 / 3}) for site in tetra)
+    na = m.structure.composition.get_el_amt_dict()["Na"] / m.structure.composition.get_el_amt_dict()["O"]
+    assert na == pytest.approx(3.4 / 12)
+    assert len(occ) >= 4
+
+
+def test_aliovalent_dopant_takes_the_site_with_room_and_anion_dopant_shares_anion_sites():
+    m = structure_for("Na1.3Al0.3Zr1.7(PO4)3", "nasicon_R-3c")
+    assert m.assignments == {"Al": "Zr"} and m.composition_error < 1e-6
+    m = structure_for("Na2.9375PS3.9375Cl0.0625", "Na3PS4_tetragonal")
+    assert m.assignments == {"Cl": "S"} and m.composition_error < 1e-6
+    na_occ = {round(site.species.as_dict()["Na"], 6) for site in m.structure if "Na" in site.species.as_dict()}
+    assert na_occ == {round(2.9375 / 3, 6)}  # Na vacancies spread over the Na sites
+
+
+def test_shared_framework_substitutes_elements():
+    assert resolve_key("Na3PSe4_cubic") == "Na3SbS4_cubic"
+    m = structure_for("Na3PSe4", "Na3PSe4_cubic")
+    assert m.structure.composition.reduced_formula == "Na3PSe4"
+    assert resolve_key("closo_borate_nonexistent") is None
+
+
+def test_mapping_errors_name_the_input():
+    with pytest.raises(MappingError, match="'closo_borate' of 'Na2B12H12' has no prototype"):
+        structure_for("Na2B12H12", "closo_borate")
+    with pytest.raises(MappingError, match="no Na"):
+        structure_for("Li3PS4", "Na3PS4_tetragonal")
+    with pytest.raises(PrototypeError, match="no prototype for structure type 'bogus'"):
+        get_prototype("bogus")
+    with pytest.raises(MappingError, match="three positive numbers"):
+        structure_for("Na3PS4", "Na3PS4_tetragonal", abc=(6.9, -1, 7.1))
+
+
+def test_lattice_lengths_scale_the_cell():
+    a = structure_for("Na3PS4", "Na3PS4_tetragonal").structure.volume
+    ref = get_prototype("Na3PS4_tetragonal").lattice
+    b = structure_for("Na3PS4", "Na3PS4_tetragonal", abc=(ref["a"] * 1.01, ref["b"] * 1.01, ref["c"])).structure
+    assert b.volume == pytest.approx(a * 1.01 ** 2, rel=1e-6)
+
+
+def test_map_entries_reports_fallbacks():
+    ms, reasons = map_entries(["Na3PS4", "Na2B12H12"], ["Na3PS4_tetragonal", "closo_borate"])
+    assert ms[0] is not None and reasons[0] == ""
+    assert ms[1] is None and "no prototype" in reasons[1]
+
+
+def test_user_cif_with_partial_occupancy(tmp_path):
+    s = Structure(Lattice.cubic(7.2), [{"Na": 0.95}, {"Sb": 0.85, "W": 0.15}, "S"],
+                  [[0, 0.5, 0.5], [0, 0, 0], [0.18, 0.18, 0.18]])
+    p = tmp_path / "doped.cif"
+    s.to(filename=str(p))
+    back = read_cif(p)
+    assert back.composition.get_el_amt_dict()["W"] == pytest.approx(0.15)
+    assert not back.is_ordered
+
+
+def test_bad_cifs_raise_naming_the_file(tmp_path):
+    bad = tmp_path / "garbage.cif"
+    bad.write_text("data_x\n_cell_length_a 5\nthis is not a cif loop\n")
+    with pytest.raises(StructureParseError, match="garbage.cif"):
+        read_cif(bad)
+    with pytest.raises(StructureParseError, match="missing.cif.*does not exist"):
+        read_cif(tmp_path / "missing.cif")
+    empty = tmp_path / "empty.cif"
+    empty.write_text("")
+    with pytest.raises(StructureParseError, match="empty.cif"):
+        read_cif(empty)
+
+
+def test_structure_features_work_on_disordered_structures():
+    fz = NaSiteFeatures()
+    ordered = fz.featurize(structure_for("Na3SbS4", "Na3SbS4_cubic").structure)
+    doped = fz.featurize(structure_for("Na2.85Sb0.85W0.15S4", "Na3SbS4_cubic").structure)
+    f = dict(zip(fz.feature_labels(), doped, strict=True))
+    assert np.all(np.isfinite(doped)) and len(doped) == len(fz.feature_labels())
+    assert f["na_site_filling"] == pytest.approx(0.95)
+    assert f["spacegroup_number"] == 217
+    assert f["volume_per_na"] > dict(zip(fz.feature_labels(), ordered, strict=True))["volume_per_na"]
+    assert 1.5 < f["na_anion_min"] < 3.5 and f["na_coordination"] > 0
+    with pytest.raises(ValueError, match="has no Na"):
+        fz.featurize(Structure(Lattice.cubic(4.0), ["K", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]))
+
+
+def test_rule_oxidation_states_balance_cage_anions():
+    st = rule_oxidation_states({"Na": 2, "B": 12, "H": 12})
+    assert st["H"] == -1 and 2 * st["Na"] + 12 * st["B"] - 12 == pytest.approx(0)
