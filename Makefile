@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_temperature.py --out docs/bench
 	$(BIN)/python benchmarks/bench_screening.py --out docs/bench
 	$(BIN)/python benchmarks/bench_ray.py --out docs/bench
+	$(BIN)/python benchmarks/bench_structure.py --out docs/bench
 	$(BIN)/python benchmarks/render.py
 
 test: $(STAMP)

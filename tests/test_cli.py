@@ -132,3 +132,33 @@ def test_evaluate_json_shows_baselines_beside_models(tiny_csv):
         assert (learner, "log10_sigma_S_cm") in learners and (learner, "ea_eV") in learners
     bad = runner.invoke(app, ["evaluate", "--data", str(tiny_csv), "--models", "svm"])
     assert bad.exit_code == 2 and "unknown learner(s) ['svm']" in bad.output
+
+
+def test_train_gnn_with_cv_and_mlflow_then_predict_cif(tiny_csv, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    out = tmp_path / "gnn"
+    res = runner.invoke(app, ["train", "--data", str(tiny_csv), "--model", "gnn", "--cv", "grouped", "--n-splits",
+                              "2", "--out", str(out), "--gnn-epochs", "2", "--gnn-members", "2",
+                              "--tracking-uri", uri, "--experiment", "g"])
+    assert res.exit_code == 0, res.output
+    assert "fall back to composition-only models" in res.output and "gnn" in res.output
+    report = __import__("json").loads((out / "structures_report.json").read_text())
+    assert report["with_structure"] >= 3 and report["fallback_composition_only"] > 0
+    assert (out / "weights.pt").exists() and (out / "cv_grouped_metrics.csv").exists()
+    metrics = pd.read_csv(out / "cv_grouped_metrics.csv")
+    assert {"gnn", "structure_features_et", "extra_trees", "global_median", "family_median"} <= set(metrics.learner)
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    runs = mlflow.search_runs(experiment_names=["g"])
+    assert len(runs) == 1 and "metrics.grouped.gnn.ea_eV.mae" in runs.columns
+    from ml.structures import structure_for
+
+    cif = tmp_path / "nzsp.cif"
+    structure_for("Na3.4Zr1.6Sc0.4Si2PO12", "nasicon_R-3c").structure.to(filename=str(cif))
+    res = runner.invoke(app, ["predict", "--model", str(out), "--cif", str(cif)])
+    assert res.exit_code == 0, res.output
+    assert "sigma(25 C)" in res.output and "Ea =" in res.output
+    res = runner.invoke(app, ["train", "--data", str(tiny_csv), "--gnn-epochs", "2", "--no-mlflow"])
+    assert res.exit_code != 0 and "apply only to --model gnn" in res.output

@@ -24,10 +24,10 @@ def client(predictor):
 # Golden values of the committed reference model (models/default). Rebuilding it (`make model`) changes them
 # on purpose: update these numbers in the same commit and say why.
 GOLDEN = {
-    "Na3Zr2Si2PO12": (-3.173925, 0.310000),  # a training composition (median of its rows)
+    "Na3Zr2Si2PO12": (-3.173925, 0.330000),  # a training composition (median of its rows)
     "Na2.88Sb0.88W0.12S4": (-1.632201, 0.197000),  # a training composition
-    "Na3.1Zr1.9Sc0.1Si2PO12": (-2.935505, 0.302400),  # not in training
-    "Na3.2Sb0.8Sn0.2S4": (-3.000440, 0.227620),  # not in training
+    "Na3.1Zr1.9Sc0.1Si2PO12": (-2.918544, 0.316350),  # not in training
+    "Na3.2Sb0.8Sn0.2S4": (-3.007403, 0.227435),  # not in training
 }
 
 

@@ -112,6 +112,10 @@ def train_cmd(
     curve: Annotated[bool, typer.Option("--learning-curve/--no-learning-curve",
                                         help="Also compute the grouped-CV learning curve.")] = True,
     no_mlflow: Annotated[bool, typer.Option("--no-mlflow", help="Skip MLflow logging.")] = False,
+    gnn_epochs: Annotated[int | None, typer.Option("--gnn-epochs", min=1, help="GNN only: epochs per member "
+                                                   "(default 150).")] = None,
+    gnn_members: Annotated[int | None, typer.Option("--gnn-members", min=1, help="GNN only: ensemble size "
+                                                    "(default 5).")] = None,
 ) -> None:
     """Cross-validate (model beside both baselines), fit on all data, write a model directory, log to MLflow."""
     from ml.errors import NacondError
@@ -124,6 +128,8 @@ def train_cmd(
         _fail(f"--model {model!r} is not one of {', '.join(LEARNERS)}, gnn")
     if cv not in ("grouped", "family", "none"):
         _fail(f"--cv {cv!r} is not one of grouped, family, none")
+    if model != "gnn" and (gnn_epochs is not None or gnn_members is not None):
+        _fail("--gnn-epochs/--gnn-members apply only to --model gnn")
     cfg = TrainConfig(data=str(data), model=model, cv=cv, out=str(out), experiment=experiment,
                       tracking_uri=tracking_uri, seed=seed, mobile_ion=mobile_ion, n_splits=n_splits,
                       learning_curve=curve)
@@ -131,7 +137,8 @@ def train_cmd(
         if model == "gnn":
             from training.structure_train import train_gnn
 
-            res = train_gnn(cfg, log_to_mlflow=not no_mlflow)
+            overrides = {k: v for k, v in (("epochs", gnn_epochs), ("n_models", gnn_members)) if v is not None}
+            res = train_gnn(cfg, log_to_mlflow=not no_mlflow, gnn_overrides=overrides)
             s = res["structures"]
             typer.echo(f"structures: {s['with_structure']} of {s['compositions']} compositions on prototypes "
                        f"{s['by_prototype']}; {s['fallback_composition_only']} fall back to composition-only models "

@@ -8,6 +8,7 @@ MAE, RMSE, R2, coverage.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -68,6 +69,7 @@ class CVResult:
     oof: pd.DataFrame  # out-of-fold predictions, one row per (learner, composition)
     folds: dict[str, list[str]] = field(default_factory=dict)  # fold -> test groups (logged as split ids)
     per_fold: pd.DataFrame | None = None
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time per learner (all folds)
 
 
 def cross_validate(frame: pd.DataFrame, learners: Sequence[str], cv: str = "grouped", *, n_splits: int = 5,
@@ -86,8 +88,9 @@ def cross_validate(frame: pd.DataFrame, learners: Sequence[str], cv: str = "grou
         X = NacondModel(preset=preset).features(frame)
     fold_list = list(splits(frame, cv, n_splits=n_splits, seed=seed))
     folds = {name: sorted(frame["group"].iloc[te]) for name, _, te in fold_list}
-    oof_parts, per_fold = [], []
+    oof_parts, per_fold, seconds = [], [], {}
     for learner in learners:
+        t0 = time.perf_counter()
         cols = {f"{t}{s}": np.full(len(frame), np.nan) for t in TARGETS for s in ("", "_lo", "_hi")}
         fold_of = np.empty(len(frame), dtype=object)
         for name, tr, te in fold_list:
@@ -105,6 +108,7 @@ def cross_validate(frame: pd.DataFrame, learners: Sequence[str], cv: str = "grou
                 if t in pred:
                     per_fold.append({"learner": learner, "fold": name, "target": t,
                                      **metrics(t, frame[t].to_numpy()[te], pred[t].to_numpy())})
+        seconds[learner] = time.perf_counter() - t0
         oof_parts.append(pd.DataFrame({"learner": learner, "group": frame["group"], "family": frame["family"],
                                        "fold": fold_of, **{t: frame[t] for t in TARGETS},
                                        **{f"pred_{k}": v for k, v in cols.items()}}))
@@ -116,7 +120,8 @@ def cross_validate(frame: pd.DataFrame, learners: Sequence[str], cv: str = "grou
             rows.append({"learner": learner, "target": t,
                          **metrics(t, sub[t].to_numpy(), sub[f"pred_{t}"].to_numpy(),
                                    sub[f"pred_{t}_lo"].to_numpy(), sub[f"pred_{t}_hi"].to_numpy())})
-    return CVResult(cv=cv, table=pd.DataFrame(rows), oof=oof, folds=folds, per_fold=pd.DataFrame(per_fold))
+    return CVResult(cv=cv, table=pd.DataFrame(rows), oof=oof, folds=folds, per_fold=pd.DataFrame(per_fold),
+                    seconds=seconds)
 
 
 def format_table(table: pd.DataFrame) -> str:
