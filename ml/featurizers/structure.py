@@ -111,7 +111,7 @@ class NaSiteFeatures(BaseFeaturizer):
         centers = na_sites[centers]
         w_na = na_occ[na_sites]
         nn_na, n35, n45, nn_an, mean_an, cn, free = ([] for _ in range(7))
-        for k, i in enumerate(na_sites):
+        for i in na_sites:
             m = (centers == i) & (dists > 1e-6)
             d, p = dists[m], points[m]
             is_na = na_occ[p] > 0
@@ -131,7 +131,6 @@ class NaSiteFeatures(BaseFeaturizer):
                 mean_an.append(self.cutoff)
                 cn.append(0.0)
                 free.append(self.cutoff)
-            _ = k
         hop = self._hop_bottlenecks(structure, na_sites, na_occ, anion_occ, anion_r)
         ewald_e, imbalance = self._ewald(structure, states, n_atoms) if self.ewald else (0.0, 0.0)
         sg_num, system = self._symmetry(structure)
@@ -166,7 +165,6 @@ class NaSiteFeatures(BaseFeaturizer):
         c, p = centers[keep], points[keep]
         cart_c = structure.cart_coords[c]
         # the neighbour's image closest to the centre: the hop vector's length equals the listed distance
-        dvec = lat.get_cartesian_coords(frac[p] - frac[c])
         dfrac = frac[p] - frac[c]
         dfrac -= np.round(dfrac)
         dvec = lat.get_cartesian_coords(dfrac)

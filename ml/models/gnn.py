@@ -165,6 +165,7 @@ class GNNEnsemble:
         self.y_std = np.ones(len(TARGETS))
         self.q90 = np.full(len(TARGETS), np.nan)
         self.fit_seconds = 0.0
+        self.meta: dict = {}
 
     # -- training ---------------------------------------------------------------------------------------
     def fit(self, graphs: list, Y: np.ndarray) -> GNNEnsemble:

@@ -9,6 +9,6 @@
 
 from ml.structures.cif import read_cif
 from ml.structures.mapping import MappedStructure, structure_for
-from ml.structures.prototypes import PROTOTYPE_KEYS, Prototype, get_prototype
+from ml.structures.prototypes import Prototype, get_prototype, prototype_keys
 
-__all__ = ["PROTOTYPE_KEYS", "MappedStructure", "Prototype", "get_prototype", "read_cif", "structure_for"]
+__all__ = ["MappedStructure", "Prototype", "get_prototype", "prototype_keys", "read_cif", "structure_for"]

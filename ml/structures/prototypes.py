@@ -74,8 +74,6 @@ def prototype_keys() -> tuple[str, ...]:
     return tuple(sorted(_table()))
 
 
-PROTOTYPE_KEYS = prototype_keys
-
 
 def resolve_key(structure_type: str) -> str | None:
     """The prototype key for a dataset ``structure_type`` (its own, or a shared framework's), or None."""
