@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from pymatgen.core import Lattice, Structure
 from typer.testing import CliRunner
 
@@ -48,6 +47,8 @@ def test_tiny_gnn_trains_two_epochs_and_round_trips(tmp_path):
     rng = np.random.default_rng(0)
     Y = np.column_stack([rng.normal(-4, 1, len(cells)), rng.normal(0.4, 0.1, len(cells))])
     Y[::3, 1] = np.nan  # Ea missing for some: the masked loss must cope
+    import torch
+
     ens = GNNEnsemble(TINY)
     torch.manual_seed(0)
     ens.fit(graphs, Y)
@@ -68,6 +69,8 @@ def test_tiny_gnn_trains_two_epochs_and_round_trips(tmp_path):
 
 
 def test_training_changes_the_weights():
+    import torch
+
     graphs = [structure_to_graph(_cell(a, 1.0), cutoff=4.5, max_neighbors=6, n_rbf=8) for a in (5.5, 5.8, 6.1)]
     cfg = GNNConfig(hidden=8, n_layers=1, n_rbf=8, epochs=2, n_models=1, bootstrap=False, cutoff=4.5,
                     max_neighbors=6)

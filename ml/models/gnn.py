@@ -178,9 +178,13 @@ class GNNEnsemble:
             raise ValueError(f"the GNN needs at least 2 training structures, got {len(graphs)}")
         t0 = time.perf_counter()
         torch.set_num_threads(cfg.threads)
-        self.y_mean = np.nanmean(Y, 0)
-        self.y_std = np.where(np.nanstd(Y, 0) > 0, np.nanstd(Y, 0), 1.0)
-        self.y_mean = np.where(np.isfinite(self.y_mean), self.y_mean, 0.0)
+        known = np.isfinite(Y)
+        n_known = known.sum(0)
+        # a target with no value in this training set (possible in a CV fold) keeps mean 0 / std 1; its head
+        # is then untrained and its predictions are not used by the masked loss
+        self.y_mean = np.array([Y[known[:, t], t].mean() if n_known[t] else 0.0 for t in range(len(TARGETS))])
+        std = np.array([Y[known[:, t], t].std() if n_known[t] > 1 else 0.0 for t in range(len(TARGETS))])
+        self.y_std = np.where(std > 0, std, 1.0)
         Z = (Y - self.y_mean) / self.y_std
         rng = np.random.default_rng(cfg.seed)
         n = len(graphs)
