@@ -10,12 +10,12 @@ Heavy libraries (scikit-learn, matminer, pandas, MLflow) are not imported on thi
 
 from __future__ import annotations
 
+from ml.structures.cif import StructureTooLargeError
 from serving.predictor import (
     Neighbour,
     PredictionFailure,
     PredictionResult,
     Predictor,
-    StructureTooLargeError,
     predict,
 )
 

@@ -19,7 +19,7 @@ from ml.chemistry import infer_family
 from ml.errors import NacondError
 from ml.formula import parse_formula
 from ml.models.composition import ModelLoadError, NacondModel
-from ml.structures.cif import MAX_SITES, StructureTooLargeError, read_cif
+from ml.structures.cif import check_size, read_cif
 
 log = logging.getLogger(__name__)
 
@@ -127,10 +127,7 @@ def to_formula(x: Any) -> str:
     if isinstance(x, Path) or (isinstance(x, str) and x.strip().lower().endswith(".cif")):
         x = read_cif(Path(x))
     if hasattr(x, "sites") and hasattr(x, "composition"):
-        if len(x) > MAX_SITES:
-            raise StructureTooLargeError(f"structure {_describe(x)} has {len(x)} sites; nacond featurizes at most "
-                                         f"{MAX_SITES}")
-        x = x.composition
+        x = check_size(x, f"structure {_describe(x)}").composition
     if isinstance(x, Composition):
         text = x.formula.replace(" ", "")
         if any(amt < 0 for amt in x.values()):

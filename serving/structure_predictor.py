@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ml.errors import NacondError
-from ml.structures.cif import MAX_SITES, StructureTooLargeError, read_cif
+from ml.structures.cif import check_size, read_cif
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +47,7 @@ class GNNPredictor:
         if isinstance(x, Path) or (isinstance(x, str) and x.strip().lower().endswith(".cif")):
             return read_cif(Path(x))
         if hasattr(x, "sites") and hasattr(x, "lattice"):
-            if len(x) > MAX_SITES:
-                raise StructureTooLargeError(f"structure {x.composition.reduced_formula} has {len(x)} sites; "
-                                             f"nacond featurizes at most {MAX_SITES}")
-            return x
+            return check_size(x, f"structure {x.composition.reduced_formula}")
         raise NacondError(f"the GNN model predicts from crystal structures; {str(x)[:80]!r} is not a CIF path or "
                           "a pymatgen Structure (use the composition model for formulas)")
 

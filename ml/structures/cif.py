@@ -15,6 +15,13 @@ class StructureTooLargeError(StructureParseError):
     """A structure with more sites (or a CIF with more bytes) than nacond featurizes."""
 
 
+def check_size(structure, label: str):
+    """Return ``structure``; raise :class:`StructureTooLargeError` naming ``label`` if it has too many sites."""
+    if len(structure) > MAX_SITES:
+        raise StructureTooLargeError(f"{label} has {len(structure)} sites; nacond featurizes at most {MAX_SITES}")
+    return structure
+
+
 def read_cif(path: str | Path, *, occupancy_tolerance: float = 1.05):
     """Read the first structure of a CIF.
 
@@ -37,10 +44,7 @@ def read_cif(path: str | Path, *, occupancy_tolerance: float = 1.05):
         raise StructureParseError(f"CIF file {str(path)!r} cannot be read: {exc}") from None
     if not structures:
         raise StructureParseError(f"CIF file {str(path)!r} contains no structure")
-    s = structures[0]
-    if len(s) > MAX_SITES:
-        raise StructureTooLargeError(f"CIF file {str(path)!r} has {len(s)} sites; nacond featurizes at most "
-                                     f"{MAX_SITES}")
+    s = check_size(structures[0], f"CIF file {str(path)!r}")
     if s.volume <= 0 or len(s) == 0:
         raise StructureParseError(f"CIF file {str(path)!r} has no sites or a degenerate cell")
     return s
