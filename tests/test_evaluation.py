@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from ml.data import load_dataset
-from ml.targets import training_frame
+from ml.targets import ea_fit_window, ea_regime, training_frame
 from training.evaluate import cross_validate, learning_curve, metrics, splits
 
 
@@ -31,6 +31,37 @@ def test_targets_use_only_20_to_30_C_values_and_no_bounds():
     assert fr.loc["Na3PS4", "log10_sigma_S_cm"] == pytest.approx(np.median([-4, -3]))
     assert fr.loc["Na3PS4", "n_rt_rows"] == 2
     assert np.isnan(fr.loc["Na3SbS4", "log10_sigma_S_cm"]) and fr.loc["Na3SbS4", "ea_eV"] == 0.25
+
+
+def test_ea_target_prefers_the_room_temperature_regime():
+    rows = pd.DataFrame([
+        _rows(entry_id="a", ea_eV=0.34, ea_T_range_K="<431"),  # monoclinic, fit down to r.t.
+        _rows(entry_id="b", ea_eV=0.28, ea_T_range_K=">431"),  # superionic phase: not the r.t. Ea
+        _rows(entry_id="c", ea_eV=0.40, ea_T_range_K="298-373"),
+        _rows(entry_id="d", formula="NaB11H14", ea_eV=0.27, ea_T_range_K=">343"),  # only a high-T value
+        _rows(entry_id="e", formula="Na3SbS4", ea_eV=0.50, ea_T_range_K="218-273"),
+        _rows(entry_id="f", formula="Na3SbS4", ea_eV=0.20, ea_T_range_K="414-473"),
+    ])
+    fr = training_frame(rows).set_index("group")
+    assert fr.loc["Na3PS4", "ea_eV"] == pytest.approx(0.37) and fr.loc["Na3PS4", "n_ea_rows"] == 2
+    assert fr.loc["Na3PS4", "ea_regime"] == "rt"
+    assert fr.loc["NaB11H14", "ea_eV"] == 0.27 and fr.loc["NaB11H14", "ea_regime"] == "high_T"
+    assert fr.loc["Na3SbS4", "ea_eV"] == pytest.approx(0.35)
+    assert fr.loc["Na3SbS4", "ea_regime"] == "high_T,sub_ambient"
+
+
+@pytest.mark.parametrize("text, window, regime", [
+    ("298-373", (298, 373), "rt"), (">431", (431, None), "high_T"), ("<414", (None, 414), "rt"),
+    ("218-273", (218, 273), "sub_ambient"), ("~373 (local slope)", (373, 373), "high_T"),
+    ("local slope at -40 C", (233.15, 233.15), "sub_ambient"), ("low T (below ~313)", (None, 313), "rt"),
+    (">~333 (above phase transition)", (333, None), "high_T"), ("above room temperature", (None, None), "rt"),
+    ("", (None, None), "rt"), (np.nan, (None, None), "rt"),
+])
+def test_ea_fit_window_reads_the_free_text_ranges_of_the_dataset(text, window, regime):
+    lo, hi = ea_fit_window(text)
+    assert (lo, hi) == (pytest.approx(window[0]) if window[0] is not None else None,
+                        pytest.approx(window[1]) if window[1] is not None else None)
+    assert ea_regime(text) == regime
 
 
 @pytest.mark.parametrize("cv", ["grouped", "family"])
