@@ -21,7 +21,6 @@ import pandas as pd
 from ml.data import RT_WINDOW_K
 from ml.formula import parse_formula
 
-
 HIGH_T_REGIME_K = 330.0  # an Ea fitted entirely above this is a high-temperature (often superionic-phase) value
 LOW_T_REGIME_K = 280.0  # an Ea fitted entirely below this is a sub-ambient value
 
@@ -86,7 +85,7 @@ def training_frame(rows: pd.DataFrame, mobile_ion: str = "Na") -> pd.DataFrame:
           & df["sigma_censor"].eq(""))
     df["_log_sigma_rt"] = np.where(rt, np.log10(df["sigma_S_cm"].where(rt, 1.0)), np.nan)
     ranges = df["ea_T_range_K"] if "ea_T_range_K" in df else pd.Series("", index=df.index)
-    df["_ea_regime"] = [ea_regime(t) if pd.notna(e) else "" for t, e in zip(ranges, df["ea_eV"])]
+    df["_ea_regime"] = [ea_regime(t) if pd.notna(e) else "" for t, e in zip(ranges, df["ea_eV"], strict=True)]
     out = []
     for g, grp in df.groupby("group", sort=True):
         ls = grp["_log_sigma_rt"].dropna()
