@@ -308,7 +308,7 @@ numpy arrays, 3.5 MB).
 |---|---|---|
 | cold start: new process, `import serving; serving.predict(...)`, wall, median of 5 | {cs['process_wall_s_median']:.2f} s (import + load + first prediction in-process: {cs['import_load_first_prediction_s']:.2f} s) | <= 2 s |
 | warm single prediction, {lat['n']:,} distinct formulas, median of {lat['repeats']} runs | p50 {lat['p50_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms | <= 5 ms |
-| batch `predict_many`, {thr['n']:,} distinct compositions, median of 3 runs | {thr['compositions_per_s']:,.0f} compositions/s (runs {', '.join(f'{r:,.0f}' for r in thr['runs'])}) | >= 5,000/s: **not met** |
+| batch `predict_many`, {thr['n']:,} distinct compositions, median of 3 runs | {thr['compositions_per_s']:,.0f} compositions/s (runs {', '.join(f'{r:,.0f}' for r in thr['runs'])}) | >= 5,000/s: {'met in this run' if thr['compositions_per_s'] >= 5000 else '**not met**'} |
 | batch of {st['n']} pymatgen `Structure` objects (8-64 sites, partial occupancy) | {st['structure_objects_per_s']:,.0f} structures/s | |
 | batch of {st['n']} CIF files (pymatgen `CifParser`) | {st['cif_files_per_s']:,.0f} CIFs/s | |
 | loopback load test of `nacond serve`: {lt['requests']:,} sequential requests, 10 % malformed (bad formula, bad JSON, wrong type, empty body, 1,001-item batch), 10 % 20-formula batches | {', '.join(f'{v} x {k}' for k, v in sorted(lt['status_codes'].items()))}; **{lt['server_errors_5xx']} server errors**; RSS {lt['rss_mb_start']:.1f} -> {lt['rss_mb_end']:.1f} MB; p50 {lt['p50_ms']:.1f} ms, p99 {lt['p99_ms']:.1f} ms | 0 errors, bounded memory |
