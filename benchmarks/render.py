@@ -297,8 +297,8 @@ equality on fixtures: `tests/test_featurizers.py::test_vectorised_magpie_equals_
 
 Measured by hand with `time` on 2026-11-26: `make model` (default model with grouped CV beside both baselines,
 plus the Arrhenius sigma(T) model, no MLflow) 35 s wall; `make run` (validate, stats, train with grouped CV,
-learning curve, Arrhenius model, MLflow logging and registration, predict) 58 s wall in a fresh clone whose `.venv`
-`make test` had just built; `bash .ci/run` on a fresh clone (venv install + 167 tests) 4 min 18 s (tests 119 s; session 2).
+learning curve, Arrhenius model, MLflow logging and registration, predict) 68 s wall in a fresh clone whose `.venv`
+`make test` had just built; `bash .ci/run` on a fresh clone (venv install + 179 tests) 5 min 27 s (tests 151 s; session 3).
 
 ## Serving (`serving.Predictor`, `nacond serve`)
 Script: `benchmarks/bench_serving.py`. Reference model `models/default` (extra trees, 200 trees per target; JSON +
