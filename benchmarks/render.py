@@ -51,11 +51,16 @@ How much of that is the split? The same grouped CV under five fold assignments (
 """
 
 
+def _bench(name: str):
+    """The parsed ``docs/bench/<name>.json``, or None when that benchmark has not been run."""
+    path = ROOT / f"docs/bench/{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
 def temperature_section() -> str:
-    path = ROOT / "docs/bench/temperature.json"
-    if not path.exists():
+    t = _bench("temperature")
+    if t is None:
         return ""
-    t = json.loads(path.read_text())
     d, a, rows = t["direct_25C"], t["arrhenius_25C"], t["arrhenius_all_rows"]
     seed = t["seed_elevated"]
     inside = sum(r["within_90pct_interval"] for r in seed)
@@ -94,10 +99,9 @@ interval.
 
 
 def screening_section() -> str:
-    path = ROOT / "docs/bench/screening.json"
-    if not path.exists():
+    rows = _bench("screening")
+    if rows is None:
         return ""
-    rows = json.loads(path.read_text())
     body = []
     for r in rows:
         rep = r["reported_best_rt"]
@@ -145,10 +149,9 @@ def default_rule(t: dict) -> str:
 
 
 def structure_section() -> str:
-    path = ROOT / "docs/bench/structure.json"
-    if not path.exists():
+    t = _bench("structure")
+    if t is None:
         return ""
-    t = json.loads(path.read_text())
     s, inf, cfg = t["structures"], t["inference"], t["gnn_config"]
     fb = ", ".join(f"{k} {v}" for k, v in list(s["fallback_by_structure_type"].items())[:12])
     protos = ", ".join(f"{k} {v}" for k, v in s["by_prototype"].items())
@@ -198,10 +201,9 @@ Verdict: {'; '.join(verdict)}. {default_rule(t)}
 
 
 def ray_section() -> str:
-    path = ROOT / "docs/bench/ray.json"
-    if not path.exists():
+    r = _bench("ray")
+    if r is None:
         return ""
-    r = json.loads(path.read_text())
     return f"""
 ## Screening past one machine (Ray)
 Script: `benchmarks/bench_ray.py`; CLI: `nacond predict --input CANDIDATES.csv --output OUT.csv --ray [--workers N]
