@@ -28,7 +28,6 @@ run: $(STAMP)
 # Rebuild the committed reference model (no MLflow run; deterministic for a given dataset and seed).
 model: $(STAMP)
 	$(BIN)/nacond train --data datasets/na_sse --cv grouped --out models/default --no-mlflow --no-learning-curve
-	rm -f models/default/cv_grouped_oof.csv
 
 # The crystal-graph GNN on the entries' parent structures (about 1-2 min without CV on 2 cores), then a prediction
 # for a CIF written from the Sc-doped NASICON mapping.
@@ -44,6 +43,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_screening.py --out docs/bench
 	$(BIN)/python benchmarks/bench_ray.py --out docs/bench
 	$(BIN)/python benchmarks/bench_structure.py --out docs/bench
+	$(BIN)/python benchmarks/bench_robustness.py --out docs/bench
+	if [ -d ../shared/external/obelix ]; then $(BIN)/python benchmarks/bench_obelix.py --out docs/bench; fi
 	$(BIN)/python benchmarks/render.py
 
 test: $(STAMP)

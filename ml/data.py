@@ -7,6 +7,7 @@ loader all read :data:`COLUMNS`.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ QUALIFIERS = ("", "approx", "range", "order_of_magnitude", "figure")
 SIGMA_RANGE_S_CM = (1e-14, 1.0)
 T_RANGE_K = (150.0, 1300.0)
 EA_RANGE_EV = (0.05, 2.0)
+_REFERENCE = re.compile(r",.*\b(1[89]\d\d|20\d\d)\b")
 # "Room temperature" for the 25 degC target: rows measured between 20 and 30 degC.
 RT_WINDOW_K = (293.15, 303.15)
 
@@ -66,11 +68,15 @@ COLUMNS: tuple[Column, ...] = (
     Column("ea_eV", "Activation energy; empty if not reported", unit="eV", numeric=True),
     Column("ea_T_range_K", "Temperature range of the Arrhenius fit, e.g. '298-373'", unit="K"),
     Column("synthesis", "Short synthesis route"),
-    Column("doi", "DOI of the source paper"),
+    Column("doi", "DOI of the source paper, lower-case"),
+    Column("reference", "Bibliographic reference when no DOI is known: 'First-author, Journal volume (year) "
+           "first-page', or 'Title, First-author, year' for a full text whose journal is not printed"),
     Column("seed_ref", "For rows from the 2024 seed review: its reference number and line, e.g. '[37] L103'"),
     Column("evidence", "Shortest verbatim fragment holding the number and its condition"),
     Column("evidence_locator", "Where the fragment stands (abstract, Table 2, seed L103, ...)"),
     Column("evidence_seen", "How the curator saw it: seed, search:abstract, fulltext:<repo>/<path>, or none"),
+    Column("same_as", "entry_id of the primary row when this row repeats a measurement already in the dataset "
+           "(a review quoting a paper); such secondary rows are kept for provenance but never trained on"),
     Column("notes", "Curation notes (dopant level, r.t. unstated, ranges, disagreements)"),
 )
 COLUMN_NAMES = tuple(c.name for c in COLUMNS)
@@ -138,6 +144,27 @@ def load_dataset(path: str | Path | None = None, *, verify_checksum: bool = True
                                f"{c}={df.at[i, c]!r}")
         df[c] = numbers.astype(float)
     return df
+
+
+def feeds_target(row: pd.Series) -> bool:
+    """True when a row can train something: a conductivity (value or bound) with its temperature, or an Ea."""
+    has_sigma = not pd.isna(row["sigma_S_cm"]) and not pd.isna(row["temperature_K"])
+    return has_sigma or not pd.isna(row["ea_eV"])
+
+
+def is_primary(rows: pd.DataFrame) -> pd.Series:
+    """Mask of primary rows (``same_as`` empty): the rows training uses; secondary rows repeat a measurement."""
+    if "same_as" not in rows:
+        return pd.Series(True, index=rows.index)
+    return rows["same_as"].fillna("").astype(str).str.strip().eq("")
+
+
+def source_key(rows: pd.DataFrame) -> pd.Series:
+    """One key per source: the DOI (case-folded), else the reference, else the seed reference."""
+    doi = rows["doi"].fillna("").astype(str).str.strip().str.lower()
+    ref = rows["reference"].fillna("").astype(str).str.strip() if "reference" in rows else ""
+    seed = rows["seed_ref"].fillna("").astype(str).str.strip()
+    return doi.where(doi.ne(""), pd.Series(ref, index=rows.index).where(lambda r: r.ne(""), seed))
 
 
 # ---------------------------------------------------------------------------------------------- validation
@@ -216,9 +243,6 @@ def _check_row(line: int, row: pd.Series) -> Iterable[Fault]:
         lo, hi = SIGMA_RANGE_S_CM
         if not lo <= sigma <= hi:
             yield fault("sigma_S_cm", f"{sigma:g} S/cm is outside [{lo:g}, {hi:g}] (unit slip? S/m or mS/cm?)")
-        if pd.isna(temp):
-            yield fault("temperature_K", "conductivity without a measurement temperature (not usable as a "
-                        "25 degC target)", "warning")
     elif row["sigma_censor"]:
         yield fault("sigma_censor", "censor given without a conductivity")
     if not pd.isna(temp):
@@ -229,10 +253,21 @@ def _check_row(line: int, row: pd.Series) -> Iterable[Fault]:
         lo, hi = EA_RANGE_EV
         if not lo <= ea <= hi:
             yield fault("ea_eV", f"{ea:g} eV is outside [{lo:g}, {hi:g}] (kJ/mol or meV given as eV?)")
-    if _blank(row["doi"]) and _blank(row["seed_ref"]):
-        yield fault("doi", "no provenance: neither a DOI nor a seed_ref")
-    elif not _blank(row["doi"]) and not str(row["doi"]).startswith("10."):
-        yield fault("doi", f"{row['doi']!r} is not a DOI (must start with '10.')")
+    if _blank(row["doi"]) and _blank(row["reference"]) and _blank(row["seed_ref"]):
+        yield fault("doi", "no provenance: neither a DOI, a reference nor a seed_ref")
+    if not _blank(row["doi"]):
+        doi = str(row["doi"])
+        if not doi.startswith("10."):
+            yield fault("doi", f"{doi!r} is not a DOI (must start with '10.')")
+        elif doi != doi.strip().lower():
+            yield fault("doi", f"DOI {doi!r} is not stored lower-case (DOIs are case-insensitive; write "
+                               f"{doi.strip().lower()!r})")
+    if not _blank(row["reference"]) and not _REFERENCE.search(str(row["reference"])):
+        yield fault("reference", f"reference {row['reference']!r} does not look like 'First-author, Journal "
+                                 "volume (year) first-page' (no comma and year found)")
+    if _blank(row["same_as"]) and not feeds_target(row):
+        yield fault("temperature_K", "row feeds no target: a conductivity without a measurement temperature and "
+                                     "no activation energy (complete it from its source or remove it)")
 
 
 def validate_dataset(path: str | Path | None = None) -> ValidationReport:
@@ -278,42 +313,83 @@ def validate_dataset(path: str | Path | None = None) -> ValidationReport:
     for i in dup_ids.index:
         report.faults.append(Fault(i + 2, df.at[i, "entry_id"], "entry_id", "entry_id is not unique"))
 
+    report.faults.extend(_same_as(df))
+    report.faults.extend(_doi_cases(df))
     report.faults.extend(_duplicates(df))
     report.faults.sort(key=lambda f: (f.line, f.column))
     return report
 
 
+def _same_as(df: pd.DataFrame) -> Iterable[Fault]:
+    """``same_as`` must name another, primary row (no chains, no self-reference)."""
+    ids = set(df["entry_id"])
+    primary = dict(zip(df["entry_id"], is_primary(df), strict=True))
+    for i, target in df["same_as"].str.strip().items():
+        if not target:
+            continue
+        eid = df.at[i, "entry_id"]
+        if target == eid:
+            yield Fault(i + 2, eid, "same_as", "same_as names the row itself")
+        elif target not in ids:
+            yield Fault(i + 2, eid, "same_as", f"same_as names {target!r}, which is not an entry_id of this dataset")
+        elif not primary[target]:
+            yield Fault(i + 2, eid, "same_as", f"same_as names {target!r}, which is itself secondary; point at "
+                                               "the primary row")
+
+
+def _doi_cases(df: pd.DataFrame) -> Iterable[Fault]:
+    doi = df["doi"].str.strip()
+    for _, grp in df[doi.ne("")].groupby(doi[doi.ne("")].str.lower(), sort=False):
+        spellings = sorted(set(grp["doi"].str.strip()))
+        if len(spellings) > 1:
+            first = grp.index[0]
+            for i in grp.index[1:]:
+                if df.at[i, "doi"].strip() != df.at[first, "doi"].strip():
+                    yield Fault(i + 2, df.at[i, "entry_id"], "doi",
+                                f"DOI {df.at[i, 'doi']!r} is the DOI of {df.at[first, 'entry_id']} written in "
+                                "another letter case: one paper, one spelling (lower-case)")
+
+
 def _duplicates(df: pd.DataFrame) -> Iterable[Fault]:
-    keys = []
-    for _, row in df.iterrows():
+    """Same composition, temperature (within 1 K), measure and value (within 2 %): an error from one source
+    unless one of the rows is flagged ``same_as``; a warning across sources (set ``same_as`` if one quotes
+    the other)."""
+    reduced = []
+    for f in df["formula"]:
         try:
-            red = parse_formula(row["formula"]).reduced_formula
+            reduced.append(parse_formula(f).reduced_formula)
         except NacondError:
-            red = None
-        t = None if pd.isna(row["temperature_K"]) else round(row["temperature_K"])
-        keys.append((red, t))
-    df = df.assign(_key=keys, _src=df["doi"].where(df["doi"].ne(""), df["seed_ref"]))
-    for _, grp in df[df["_key"].map(lambda k: k[0] is not None)].groupby("_key", sort=False):
+            reduced.append(None)
+    df = df.assign(_red=reduced, _src=source_key(df), _primary=is_primary(df))
+    for _, grp in df[df["_red"].notna()].groupby("_red", sort=False):
         if len(grp) < 2:
             continue
         idx = list(grp.index)
         for a_pos, a in enumerate(idx):
             for b in idx[a_pos + 1:]:
-                same_src = df.at[a, "_src"] == df.at[b, "_src"]
+                ta, tb = df.at[a, "temperature_K"], df.at[b, "temperature_K"]
+                same_t = (pd.isna(ta) and pd.isna(tb)) or (not pd.isna(ta) and not pd.isna(tb) and abs(ta - tb) <= 1.0)
+                if not same_t or df.at[a, "measure"] != df.at[b, "measure"]:
+                    continue
                 sa, sb = df.at[a, "sigma_S_cm"], df.at[b, "sigma_S_cm"]
-                same_val = (pd.isna(sa) and pd.isna(sb)) or (
-                    not pd.isna(sa) and not pd.isna(sb) and abs(sa - sb) <= 0.01 * max(sa, sb))
-                same_ea = (pd.isna(df.at[a, "ea_eV"]) and pd.isna(df.at[b, "ea_eV"])) or (
-                    df.at[a, "ea_eV"] == df.at[b, "ea_eV"])
-                other = df.at[a, "entry_id"]
-                if same_src and same_val and same_ea and df.at[a, "measure"] == df.at[b, "measure"]:
-                    yield Fault(b + 2, df.at[b, "entry_id"], "duplicate",
-                                f"same source, composition, temperature and value as {other}")
+                if pd.isna(sa) and pd.isna(sb):  # Ea-only rows: the same Ea is the same measurement
+                    ea, eb = df.at[a, "ea_eV"], df.at[b, "ea_eV"]
+                    same_val = not pd.isna(ea) and not pd.isna(eb) and abs(ea - eb) <= 0.02 * max(ea, eb)
                 else:
+                    same_val = (not pd.isna(sa) and not pd.isna(sb) and abs(sa - sb) <= 0.02 * max(sa, sb)
+                                and df.at[a, "sigma_censor"] == df.at[b, "sigma_censor"])
+                if not same_val:
+                    continue
+                other = df.at[a, "entry_id"]
+                flagged = not (df.at[a, "_primary"] and df.at[b, "_primary"])
+                if df.at[a, "_src"] == df.at[b, "_src"] and not flagged:
                     yield Fault(b + 2, df.at[b, "entry_id"], "duplicate",
-                                f"same composition and temperature as {other} "
-                                f"({'same source, different value/measure' if same_src else 'another source'})",
-                                "warning")
+                                f"same source, composition, temperature, measure and value as {other}: a measurement "
+                                f"is counted once (remove it or set same_as={other})")
+                elif not flagged:
+                    yield Fault(b + 2, df.at[b, "entry_id"], "duplicate",
+                                f"same composition, temperature and value as {other} from another source; if one "
+                                "quotes the other, set same_as", "warning")
 
 
 # ---------------------------------------------------------------------------------------------- statistics
@@ -328,27 +404,41 @@ T_BANDS_K = (
 
 
 def dataset_stats(df: pd.DataFrame) -> dict:
-    """Counts a curator or reviewer wants to see: rows, Ea coverage, provenance, families, structure types,
-    temperature bands. ``df`` comes from :func:`load_dataset`."""
+    """Counts a curator or reviewer wants to see: rows (usable, secondary, feeding no target), Ea coverage,
+    provenance (DOI / reference / seed, untraced share, papers), families (rows and room-temperature
+    compositions), structure types, temperature bands. ``df`` comes from :func:`load_dataset`."""
     t = df["temperature_K"]
     bands = {}
     for name, lo, hi in T_BANDS_K:
         bands[name] = int(((t >= lo) & (t < hi)).sum())
     bands["not recorded"] = int(t.isna().sum())
     seen = df["evidence_seen"].str.strip()
-    fam = df.groupby("family")
+    primary = is_primary(df)
+    feeds = df.apply(feeds_target, axis=1) if len(df) else pd.Series(dtype=bool)
+    usable = primary & feeds
+    red = df["formula"].map(lambda s: parse_formula(s).reduced_formula)
+    rt_value = (df["temperature_K"].between(*RT_WINDOW_K) & df["sigma_S_cm"].notna() & df["sigma_censor"].eq("")
+                & primary)
     per_family = {
         f: {
             "rows": int(len(g)),
+            "usable_rows": int(usable[g.index].sum()),
             "with_ea": int(g["ea_eV"].notna().sum()),
             "rt_sigma": int((g["temperature_K"].between(*RT_WINDOW_K) & g["sigma_S_cm"].notna()).sum()),
-            "compositions": int(g["formula"].map(lambda s: parse_formula(s).reduced_formula).nunique()),
+            "rt_compositions": int(red[g.index][rt_value[g.index]].nunique()),
+            "compositions": int(red[g.index].nunique()),
         }
-        for f, g in fam
+        for f, g in df.groupby("family")
     }
+    doi = df["doi"].str.strip().str.lower()
+    ref = df["reference"].str.strip()
+    traced = seen.ne("") & seen.ne("none")
     return {
         "rows": int(len(df)),
-        "compositions": int(df["formula"].map(lambda s: parse_formula(s).reduced_formula).nunique()),
+        "usable_rows": int(usable.sum()),
+        "secondary_rows": int((~primary).sum()),
+        "rows_without_target": int((primary & ~feeds).sum()),
+        "compositions": int(red.nunique()),
         "with_sigma": int(df["sigma_S_cm"].notna().sum()),
         "with_ea": int(df["ea_eV"].notna().sum()),
         "rt_sigma_rows": int((df["temperature_K"].between(*RT_WINDOW_K) & df["sigma_S_cm"].notna()).sum()),
@@ -356,12 +446,14 @@ def dataset_stats(df: pd.DataFrame) -> dict:
         "qualified": {k: int(v) for k, v in df.loc[df["sigma_qualifier"].ne(""), "sigma_qualifier"]
                       .value_counts().items()},
         "provenance": {
-            "doi": int(df["doi"].str.strip().ne("").sum()),
-            "seed_ref": int(df["seed_ref"].str.strip().ne("").sum()),
-            "doi_or_seed_ref_pct": round(100 * float((df["doi"].str.strip().ne("") |
-                                                       df["seed_ref"].str.strip().ne("")).mean()), 1),
-            "evidence_seen_pct": round(100 * float((seen.ne("") & seen.ne("none")).mean()), 1),
-            "papers": int(df.loc[df["doi"].ne(""), "doi"].nunique()),
+            "doi": int(doi.ne("").sum()),
+            "reference_only": int((doi.eq("") & ref.ne("")).sum()),
+            "seed_ref_only": int((doi.eq("") & ref.eq("") & df["seed_ref"].str.strip().ne("")).sum()),
+            "with_source_pct": round(100 * float((doi.ne("") | ref.ne("") | df["seed_ref"].str.strip().ne(""))
+                                                 .mean()), 1) if len(df) else 0.0,
+            "evidence_seen_pct": round(100 * float(traced.mean()), 1) if len(df) else 0.0,
+            "untraced_pct": round(100 * float((~traced).mean()), 1) if len(df) else 0.0,
+            "papers": int(doi[doi.ne("")].nunique() + ref[doi.eq("") & ref.ne("")].nunique()),
         },
         "families": per_family,
         "families_with_10_rows": int(sum(v["rows"] >= 10 for v in per_family.values())),

@@ -25,3 +25,11 @@ class StructureParseError(NacondError):
 
 class DatasetError(NacondError):
     """A dataset file that cannot be used (missing file, missing columns, bad checksum)."""
+
+
+class ModelLoadError(NacondError):
+    """A model directory that is missing, corrupted, changed after training or of another format version."""
+
+
+class OutputDirError(NacondError):
+    """An output path nacond refuses to write (a folder holding something else, a directory given as a file)."""

@@ -6,8 +6,9 @@
   :func:`ea_regime`); a composition with Ea only from a high-temperature (superionic phase, fit entirely above
   330 K) or sub-ambient (fit entirely below 280 K) regime keeps that value rather than none, and its
   ``ea_regime`` column says so.
-A composition with only one of the two still trains the other target. Compositions are grouped by pymatgen's
-reduced formula, so a compound reported by several papers is one training row and stays on one side of
+A composition with only one of the two still trains the other target. Secondary rows (``same_as`` set: a
+measurement quoted again elsewhere) are left out, so each measurement counts once. Compositions are grouped by
+pymatgen's reduced formula, so a compound reported by several papers is one training row and stays on one side of
 every split.
 """
 
@@ -18,7 +19,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from ml.data import RT_WINDOW_K
+from ml.data import RT_WINDOW_K, is_primary
 from ml.formula import parse_formula
 
 HIGH_T_REGIME_K = 330.0  # an Ea fitted entirely above this is a high-temperature (often superionic-phase) value
@@ -79,7 +80,7 @@ def training_frame(rows: pd.DataFrame, mobile_ion: str = "Na") -> pd.DataFrame:
     room-temperature-regime Ea exists, the regime of the value used), ``n_rt_rows``, ``n_ea_rows`` (Ea rows
     used), ``entry_ids`` (comma-separated source rows), ``dois``.
     """
-    df = rows[rows["mobile_ion"].eq(mobile_ion)].copy()
+    df = rows[rows["mobile_ion"].eq(mobile_ion) & is_primary(rows)].copy()
     df["group"] = df["formula"].map(lambda f: parse_formula(f).reduced_formula)
     rt = (df["temperature_K"].between(*RT_WINDOW_K) & df["sigma_S_cm"].gt(0)
           & df["sigma_censor"].eq(""))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, model_validator
@@ -20,16 +20,47 @@ MAX_BATCH = 1000
 MAX_BODY_BYTES = 1_000_000
 
 
+class BodyLimit:
+    """Refuse request bodies over ``max_bytes`` with 413, counting the bytes actually received (a chunked
+    upload has no Content-Length), so an oversized body is never buffered whole."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        detail = {"detail": f"request body larger than {self.max_bytes} bytes"}
+        length = dict(scope.get("headers") or []).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.max_bytes:
+            return await JSONResponse(status_code=413, content=detail)(scope, receive, send)
+        received = 0
+
+        async def counted():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise HTTPException(status_code=413, detail=detail["detail"])
+            return message
+
+        await self.app(scope, counted, send)
+
+
 class PredictRequest(BaseModel):
-    formula: str | None = Field(default=None, description="One composition, e.g. 'Na3PS4'.")
+    formula: str | None = Field(default=None, description="One composition, e.g. 'Na3PS4'. Formulas only: "
+                                                           "nothing is read from the server's disk.")
     formulas: list[str] | None = Field(default=None, description=f"Up to {MAX_BATCH} compositions.")
+    cif: str | None = Field(default=None, description="CIF content as text (not a path); same limits as a CIF "
+                                                      "file: 1 MB body, 2,000 sites, 192 symmetry operations.")
     temperature: str | float | None = Field(default=None, description="e.g. '60C', '333K' or 333.15 (kelvin); "
                                                                       "default 25 C.")
 
     @model_validator(mode="after")
     def one_of(self) -> PredictRequest:
-        if (self.formula is None) == (self.formulas is None):
-            raise ValueError("give exactly one of 'formula' or 'formulas'")
+        if sum(v is not None for v in (self.formula, self.formulas, self.cif)) != 1:
+            raise ValueError("give exactly one of 'formula', 'formulas' or 'cif'")
         if self.formulas is not None and not 1 <= len(self.formulas) <= MAX_BATCH:
             raise ValueError(f"'formulas' must hold 1 to {MAX_BATCH} items, got {len(self.formulas)}")
         return self
@@ -47,13 +78,7 @@ def create_app(predictor: Predictor | None = None) -> FastAPI:
                   description="Room-temperature ionic conductivity and activation energy of Na-ion solid "
                               "electrolytes, with 90 % intervals and an applicability-domain flag.")
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
-            return JSONResponse(status_code=413, content={"detail": f"request body larger than "
-                                                                     f"{MAX_BODY_BYTES} bytes"})
-        return await call_next(request)
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(_: Request, exc: RequestValidationError):
@@ -71,12 +96,17 @@ def create_app(predictor: Predictor | None = None) -> FastAPI:
     @app.post("/predict")
     def predict(req: PredictRequest):
         p = get()
-        items = [req.formula] if req.formula is not None else req.formulas
         try:
-            results = p.predict_many(items, on_error="raise", temperature_K=req.temperature)
+            if req.cif is not None:
+                from ml.structures.cif import parse_cif_text
+
+                items = [parse_cif_text(req.cif, "posted CIF")]
+            else:
+                items = [req.formula] if req.formula is not None else req.formulas
+            results = p.predict_many(items, on_error="raise", temperature_K=req.temperature, allow_paths=False)
         except NacondError as exc:
             return JSONResponse(status_code=422, content={"detail": str(exc)})
         preds = [r.to_dict() for r in results]
-        return {"prediction": preds[0]} if req.formula is not None else {"predictions": preds}
+        return {"predictions": preds} if req.formulas is not None else {"prediction": preds[0]}
 
     return app

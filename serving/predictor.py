@@ -17,7 +17,7 @@ import numpy as np
 
 from ml.chemistry import infer_family
 from ml.errors import NacondError
-from ml.formula import parse_formula
+from ml.formula import normalised_formula, parse_formula
 from ml.models.composition import ModelLoadError, NacondModel
 from ml.structures.cif import check_size, read_cif
 
@@ -116,15 +116,19 @@ def _describe(x: Any) -> str:
     return s if len(s) <= 80 else s[:80] + "..."
 
 
-def to_formula(x: Any) -> str:
+def to_formula(x: Any, allow_paths: bool = True) -> str:
     """Validate any supported input and return a normalised formula string (errors name the input).
 
-    Accepts a formula string, a CIF path (``str`` ending in ``.cif`` or ``pathlib.Path``), a pymatgen
-    ``Composition`` or a ``Structure``/``IStructure`` (partial occupancies allowed).
+    Accepts a formula string, a CIF path (``str`` ending in ``.cif`` or ``pathlib.Path``; only with
+    ``allow_paths``, which a server turns off), a pymatgen ``Composition`` or a ``Structure``/``IStructure``
+    (partial occupancies allowed).
     """
     from pymatgen.core import Composition
 
     if isinstance(x, Path) or (isinstance(x, str) and x.strip().lower().endswith(".cif")):
+        if not allow_paths:
+            raise NacondError(f"{_describe(x)!r} looks like a file path; this service reads formulas only "
+                              "(post CIF content in 'cif' instead)")
         x = read_cif(Path(x))
     if hasattr(x, "sites") and hasattr(x, "composition"):
         x = check_size(x, f"structure {_describe(x)}").composition
@@ -135,8 +139,7 @@ def to_formula(x: Any) -> str:
         parse_formula(text)  # rejects dummy species and empty compositions, naming the input
         return text
     if isinstance(x, str):
-        parse_formula(x)
-        return x.strip()
+        return normalised_formula(x)
     raise NacondError(f"cannot predict for {_describe(x)!r} of type {type(x).__name__}: give a formula string, "
                       "a CIF path, or a pymatgen Composition/Structure")
 
@@ -155,7 +158,7 @@ class Predictor:
         info = model.meta.get("model_json", {})
         digest = "".join(v[:6] for v in sorted(info.get("files_sha256", {}).values()))[:12]
         self.model_version = f"{model.learner}@{digest or 'unsaved'}"
-        self.mobile_ion = "Na"
+        self.mobile_ion = model.mobile_ion
 
     @classmethod
     def load(cls, source: str | Path | None = None) -> Predictor:
@@ -191,7 +194,8 @@ class Predictor:
         return self.predict_many([x], on_error="raise", temperature_K=temperature_K)[0]
 
     def predict_many(self, xs: Iterable[Any], on_error: OnError = "raise",
-                     temperature_K: float | str | None = None) -> list[PredictionResult | PredictionFailure]:
+                     temperature_K: float | str | None = None,
+                     allow_paths: bool = True) -> list[PredictionResult | PredictionFailure]:
         """Vectorised prediction. ``on_error``: "raise" (first bad item raises, naming it and its index),
         "warn" (log a warning, return a :class:`PredictionFailure` in its place) or "skip" (failure returned
         silently)."""
@@ -205,12 +209,14 @@ class Predictor:
             if self.arrhenius is None:
                 raise ModelLoadError(f"model {self.source!r} has no temperature (Arrhenius) part; retrain it with "
                                      "`nacond train` to predict at other temperatures")
-        xs = list(xs)
+        # one formula string, path or composition is one item, not a sequence of characters
+        xs = [xs] if isinstance(xs, str | Path) or hasattr(xs, "composition") or hasattr(xs, "get_el_amt_dict") \
+            else list(xs)
         formulas: list[str | None] = []
         failures: dict[int, PredictionFailure] = {}
         for i, x in enumerate(xs):
             try:
-                formulas.append(to_formula(x))
+                formulas.append(to_formula(x, allow_paths=allow_paths))
             except NacondError as exc:
                 if on_error == "raise":
                     if len(xs) > 1:
@@ -235,13 +241,16 @@ class Predictor:
             pred = self.arrhenius.predict(X, fams, t_k)
             notes = [n + extra for n, extra in zip(notes, self.arrhenius.notes(fams, t_k), strict=True)]
         s_key, e_key = "log10_sigma_S_cm", "ea_eV"
+        if e_key not in pred:  # a model trained on data without activation energies
+            nan = np.full(len(good), np.nan)
+            pred.update({e_key: nan, f"{e_key}_lo": nan, f"{e_key}_hi": nan})
         for k, i in enumerate(good):
             ls = float(pred[s_key][k])
             out[i] = PredictionResult(
                 input=_describe(xs[i]), formula=fs[k], log10_sigma_S_cm=ls, sigma_S_cm=10.0**ls,
                 log10_sigma_interval=(float(pred[f"{s_key}_lo"][k]), float(pred[f"{s_key}_hi"][k])),
                 ea_eV=float(pred[e_key][k]),
-                ea_interval_eV=(max(0.0, float(pred[f"{e_key}_lo"][k])), float(pred[f"{e_key}_hi"][k])),
+                ea_interval_eV=(float(np.fmax(0.0, pred[f"{e_key}_lo"][k])), float(pred[f"{e_key}_hi"][k])),
                 in_domain=not notes[k], domain_notes=tuple(notes[k]),
                 neighbours=tuple(Neighbour(n["formula"], _none_if_nan(n["log10_sigma_S_cm"]),
                                            _none_if_nan(n["ea_eV"]), n["doi"], n["distance"]) for n in neigh[k]),

@@ -52,6 +52,47 @@ def test_missing_provenance_is_caught(tiny_rows, write_dataset):
     assert f and "no provenance" in f[0].message and f[0].entry_id == tiny_rows.loc[0, "entry_id"]
 
 
+def test_reference_is_provenance_enough(tiny_rows, write_dataset):
+    tiny_rows["reference"] = ""
+    tiny_rows.loc[0, ["doi", "seed_ref"]] = ""
+    tiny_rows.loc[0, "reference"] = "Winand, J. Mater. Sci. 25 (1990) 4008"
+    assert validate_dataset(write_dataset(tiny_rows)).ok
+
+
+def test_malformed_reference_is_caught(tiny_rows, write_dataset):
+    tiny_rows["reference"] = ""
+    tiny_rows.loc[0, ["doi", "seed_ref"]] = ""
+    tiny_rows.loc[0, "reference"] = "some paper"
+    f = faults_of(validate_dataset(write_dataset(tiny_rows)), "reference")
+    assert f and "does not look like" in f[0].message and f[0].entry_id == tiny_rows.loc[0, "entry_id"]
+
+
+def test_doi_in_two_cases_is_caught(tiny_rows, write_dataset):
+    i = tiny_rows.index[tiny_rows["doi"].str.upper().ne(tiny_rows["doi"])]
+    a, b = i[0], i[1]
+    tiny_rows.loc[b, "doi"] = tiny_rows.loc[a, "doi"].upper()
+    msgs = [f.message for f in faults_of(validate_dataset(write_dataset(tiny_rows)), "doi")
+            if f.entry_id == tiny_rows.loc[b, "entry_id"]]
+    assert any("not stored lower-case" in m for m in msgs)
+    assert any(f"DOI of {tiny_rows.loc[a, 'entry_id']} written in another letter case" in m for m in msgs)
+
+
+def test_row_without_target_is_caught(tiny_rows, write_dataset):
+    i = tiny_rows.index[tiny_rows["sigma_S_cm"].ne("") & tiny_rows["ea_eV"].eq("")][0]
+    tiny_rows.loc[i, "temperature_K"] = ""
+    f = faults_of(validate_dataset(write_dataset(tiny_rows)), "temperature_K")
+    assert f and "feeds no target" in f[0].message and f[0].entry_id == tiny_rows.loc[i, "entry_id"]
+    res = runner.invoke(app, ["data", "validate", str(write_dataset(tiny_rows))])
+    assert res.exit_code == 1 and tiny_rows.loc[i, "entry_id"] in res.output
+
+
+def test_same_as_must_name_a_primary_row(tiny_rows, write_dataset):
+    tiny_rows["same_as"] = ""
+    tiny_rows.loc[1, "same_as"] = "NOPE-0001"
+    f = faults_of(validate_dataset(write_dataset(tiny_rows)), "same_as")
+    assert f and "not an entry_id" in f[0].message and f[0].entry_id == tiny_rows.loc[1, "entry_id"]
+
+
 def test_bad_doi_is_caught(tiny_rows, write_dataset):
     tiny_rows.loc[0, "doi"] = "https://example.org/paper"
     assert "not a DOI" in faults_of(validate_dataset(write_dataset(tiny_rows)), "doi")[0].message
@@ -82,8 +123,22 @@ def test_duplicate_measurement_is_caught(tiny_rows, write_dataset):
     dup["entry_id"] = "DUP-0001"
     import pandas as pd
 
-    report = validate_dataset(write_dataset(pd.concat([tiny_rows, dup], ignore_index=True)))
-    assert any(f.entry_id == "DUP-0001" for f in faults_of(report, "duplicate"))
+    dup["sigma_S_cm"] = str(float(dup["sigma_S_cm"].iloc[0]) * 1.015)  # within 2 %: still the same value
+    both = pd.concat([tiny_rows, dup], ignore_index=True)
+    report = validate_dataset(write_dataset(both))
+    f = [x for x in faults_of(report, "duplicate") if x.entry_id == "DUP-0001"]
+    assert f and f"same_as={tiny_rows.loc[0, 'entry_id']}" in f[0].message
+    res = runner.invoke(app, ["data", "validate", str(write_dataset(both))])
+    assert res.exit_code == 1 and "DUP-0001" in res.output
+    # flagged as a repeat of the primary row, it is accepted and left out of training
+    both["same_as"] = ""
+    both.loc[both.index[-1], "same_as"] = tiny_rows.loc[0, "entry_id"]
+    d = write_dataset(both)
+    assert validate_dataset(d).ok
+    from ml.targets import training_frame
+
+    frame = training_frame(load_dataset(d))
+    assert not frame["entry_ids"].str.contains("DUP-0001").any()
 
 
 def test_bad_checksum_is_caught(tiny_rows, write_dataset):
@@ -118,5 +173,7 @@ def test_stats_counts(tiny_rows, write_dataset):
     assert sum(v["rows"] for v in s["families"].values()) == len(tiny_rows)
     assert s["with_ea"] == int(tiny_rows["ea_eV"].ne("").sum())
     assert sum(s["temperature_bands"].values()) == len(tiny_rows)
+    assert s["usable_rows"] == len(tiny_rows) and s["secondary_rows"] == 0 and s["rows_without_target"] == 0
+    assert 0 <= s["provenance"]["untraced_pct"] <= 100
     res = runner.invoke(app, ["data", "stats", str(d), "--json"])
     assert res.exit_code == 0 and json.loads(res.output)["rows"] == len(tiny_rows)

@@ -64,7 +64,7 @@ def test_tiny_gnn_trains_two_epochs_and_round_trips(tmp_path):
     np.testing.assert_allclose(again["log10_sigma_S_cm"], out["log10_sigma_S_cm"], rtol=1e-6)
     # a corrupted weights file is refused
     (tmp_path / "gnn" / "weights.pt").write_bytes(b"not weights")
-    with pytest.raises(ModelLoadError, match="sha256"):
+    with pytest.raises(ModelLoadError, match="weights.pt does not match its checksum"):
         GNNEnsemble.load(tmp_path / "gnn")
 
 

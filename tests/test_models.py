@@ -31,7 +31,7 @@ def test_save_load_round_trip(fitted):
     frame, model, d = fitted
     loaded = NacondModel.load(d)
     np.testing.assert_allclose(loaded.predict(frame).to_numpy(), model.predict(frame).to_numpy())
-    assert sorted(p.name for p in d.iterdir()) == ["estimators.npz", "featurizer.npz", "model.json"]
+    assert sorted(p.name for p in d.iterdir()) == ["MANIFEST.json", "estimators.npz", "featurizer.npz", "model.json"]
 
 
 def test_hist_gbm_round_trip_through_skops_trusted_list(fitted, tmp_path):
@@ -66,7 +66,7 @@ def test_tampered_weights_are_refused(fitted, tmp_path):
     shutil.copytree(d, bad)
     with open(bad / "estimators.npz", "ab") as fh:
         fh.write(b"x")
-    with pytest.raises(ModelLoadError, match="estimators.npz is missing or does not match its checksum"):
+    with pytest.raises(ModelLoadError, match="estimators.npz does not match its checksum"):
         NacondModel.load(bad)
 
 
@@ -79,6 +79,9 @@ def test_wrong_format_version_is_refused(fitted, tmp_path):
     info = json.loads((bad / "model.json").read_text())
     info["format_version"] = 99
     (bad / "model.json").write_text(json.dumps(info))
+    from ml.models.manifest import write_manifest
+
+    write_manifest(bad)  # a consistent directory of another format version
     with pytest.raises(ModelLoadError, match="format version 99"):
         NacondModel.load(bad)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -28,6 +29,22 @@ DatasetArg = Annotated[
 def _fail(message: str, code: int = 2) -> None:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
+
+
+def _check_output(path: Path | None, option: str = "--output") -> None:
+    """Refuse an output path that cannot be a file we write, before any work is done."""
+    if path is None:
+        return
+    if len(path.name.encode()) > 255:
+        _fail(f"{option}: the file name is {len(path.name.encode())} bytes long; at most 255 are allowed")
+    if path.is_dir():
+        _fail(f"{option} {str(path)!r} is a directory; give a file name such as {str(path / 'predictions.csv')!r}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        _fail(f"{option} {str(path)!r}: cannot create its folder ({exc.strerror})")
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        _fail(f"{option} {str(path)!r} is not writable")
 
 
 @data_app.command("validate")
@@ -69,14 +86,17 @@ def data_stats(
         typer.echo(json.dumps(stats, indent=2))
         return
     p = stats["provenance"]
-    typer.echo(f"rows {stats['rows']}  compositions {stats['compositions']}  with sigma {stats['with_sigma']}  "
-               f"with Ea {stats['with_ea']}  sigma at 20-30 C {stats['rt_sigma_rows']}  censored "
-               f"{stats['censored']}")
-    typer.echo(f"provenance: DOI {p['doi']}  seed_ref {p['seed_ref']}  (DOI or seed_ref {p['doi_or_seed_ref_pct']}%)"
-               f"  evidence seen {p['evidence_seen_pct']}%  papers {p['papers']}")
-    typer.echo("\nfamily            rows  with_Ea  rt_sigma  compositions")
+    typer.echo(f"rows {stats['rows']}  usable {stats['usable_rows']}  secondary (same_as) {stats['secondary_rows']}  "
+               f"feeding no target {stats['rows_without_target']}  compositions {stats['compositions']}")
+    typer.echo(f"with sigma {stats['with_sigma']}  with Ea {stats['with_ea']}  sigma at 20-30 C "
+               f"{stats['rt_sigma_rows']}  censored {stats['censored']}")
+    typer.echo(f"provenance: DOI {p['doi']}  reference only {p['reference_only']}  seed_ref only "
+               f"{p['seed_ref_only']}  (with a source {p['with_source_pct']}%)  evidence seen "
+               f"{p['evidence_seen_pct']}%  untraced {p['untraced_pct']}%  papers {p['papers']}")
+    typer.echo("\nfamily            rows  usable  with_Ea  rt_sigma  rt_compositions  compositions")
     for fam, v in sorted(stats["families"].items(), key=lambda kv: -kv[1]["rows"]):
-        typer.echo(f"{fam:16s} {v['rows']:5d} {v['with_ea']:8d} {v['rt_sigma']:9d} {v['compositions']:13d}")
+        typer.echo(f"{fam:16s} {v['rows']:5d} {v['usable_rows']:7d} {v['with_ea']:8d} {v['rt_sigma']:9d} "
+                   f"{v['rt_compositions']:16d} {v['compositions']:13d}")
     typer.echo(f"families with >= 10 rows: {stats['families_with_10_rows']}")
     typer.echo("\nstructure type                 rows")
     for st, n in stats["structure_types"].items():
@@ -86,6 +106,39 @@ def data_stats(
         typer.echo(f"{band:25s} {n:5d}")
     if stats["qualified"]:
         typer.echo("\nqualified values: " + ", ".join(f"{k} {v}" for k, v in stats["qualified"].items()))
+
+
+@data_app.command("import")
+def data_import(
+    file: Annotated[Path, typer.Argument(help="The public table (CSV) to convert.")],
+    fmt: Annotated[str, typer.Option("--format", help="obelix | liverpool")],
+    out: Annotated[Path, typer.Option("--out", help="Dataset folder (data.csv + metadata.json) to write.")],
+    mobile_ion: Annotated[str, typer.Option("--mobile-ion", help="The conducting ion of the table.")] = "Li",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing data.csv in --out.")] = False,
+) -> None:
+    """Convert the OBELiX or Liverpool Li-ion tables into the nacond schema (rows that cannot be converted are
+    listed with their reason); then `nacond train --data OUT --mobile-ion Li`."""
+    from ml.data import write_metadata
+    from ml.errors import NacondError
+    from ml.importers import import_table
+
+    try:
+        res = import_table(file, fmt, mobile_ion=mobile_ion)
+    except NacondError as exc:
+        _fail(str(exc))
+    if out.exists() and not out.is_dir():
+        _fail(f"--out {str(out)!r} is a file; give a folder")
+    if (out / "data.csv").exists() and not force:
+        _fail(f"--out {str(out)!r} already holds a data.csv; pass --force to overwrite it")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        res.rows.to_csv(out / "data.csv", index=False)
+    except OSError as exc:
+        _fail(f"cannot write {str(out / 'data.csv')!r}: {exc.strerror}")
+    write_metadata(out)
+    for rid, why in res.skipped:
+        typer.echo(f"skipped {fmt} row {rid}: {why}", err=True)
+    typer.echo(f"{len(res.rows)} rows written to {out / 'data.csv'}; {len(res.skipped)} skipped (listed above)")
 
 
 def _setup_logging() -> None:
@@ -116,6 +169,12 @@ def train_cmd(
                                                    "(default 150).")] = None,
     gnn_members: Annotated[int | None, typer.Option("--gnn-members", min=1, help="GNN only: ensemble size "
                                                     "(default 5).")] = None,
+    warn_only: Annotated[str, typer.Option("--warn-only", help="Comma-separated validator checks (columns, e.g. "
+                                                               "duplicate,doi,sha256) whose errors are only "
+                                                               "warned about; every other error stops training.")]
+    = "",
+    force: Annotated[bool, typer.Option("--force", help="Replace an --out folder that holds something other "
+                                                        "than a nacond model.")] = False,
 ) -> None:
     """Cross-validate (model beside both baselines), fit on all data, write a model directory, log to MLflow."""
     from ml.errors import NacondError
@@ -132,7 +191,8 @@ def train_cmd(
         _fail("--gnn-epochs/--gnn-members apply only to --model gnn")
     cfg = TrainConfig(data=str(data), model=model, cv=cv, out=str(out), experiment=experiment,
                       tracking_uri=tracking_uri, seed=seed, mobile_ion=mobile_ion, n_splits=n_splits,
-                      learning_curve=curve)
+                      learning_curve=curve, force=force,
+                      warn_only=tuple(c.strip() for c in warn_only.split(",") if c.strip()))
     try:
         if model == "gnn":
             from training.structure_train import train_gnn
@@ -227,6 +287,7 @@ def predict_cmd(
         _fail("give exactly one of: formulas as arguments, --input CSV, --cif FILE..., --cif-dir DIR")
     if on_error not in ("raise", "warn", "skip"):
         _fail(f"--on-error {on_error!r} is not one of raise, warn, skip")
+    _check_output(output)
     if input_csv is not None:
         if not input_csv.exists():
             _fail(f"--input {str(input_csv)!r} does not exist")
@@ -317,12 +378,14 @@ def _emit(rows, results, where, output, on_error) -> None:
             typer.secho(f"warning: {where[i]}: {r['error']}", fg=typer.colors.YELLOW, err=True)
     table = [{**row, **r} for row, r in zip(rows, results, strict=True)]
     if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
         cols = list(dict.fromkeys([k for rec in table for k in rec]))
-        with open(output, "w", newline="", encoding="utf-8") as fh:
-            w = csv.DictWriter(fh, fieldnames=cols)
-            w.writeheader()
-            w.writerows(table)
+        try:
+            with open(output, "w", newline="", encoding="utf-8") as fh:
+                w = csv.DictWriter(fh, fieldnames=cols)
+                w.writeheader()
+                w.writerows(table)
+        except OSError as exc:
+            _fail(f"--output {str(output)!r} cannot be written: {exc.strerror}")
         typer.echo(f"{len(table)} rows written to {output} ({len(failures)} with errors)")
         return
     for rec in table:
@@ -359,6 +422,8 @@ def screen_cmd(
 ) -> None:
     """Enumerate charge-balanced dopant series of PARENT, predict sigma and Ea with intervals, rank them."""
     import csv
+
+    _check_output(output)
 
     from ml.errors import NacondError
     from ml.screening import enumerate_dopants

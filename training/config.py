@@ -22,6 +22,8 @@ class TrainConfig:
     mobile_ion: str = "Na"
     register_as: str | None = None
     learning_curve: bool = True
+    warn_only: tuple[str, ...] = ()  # validator columns whose errors are downgraded to warnings (--warn-only)
+    force: bool = False  # replace an --out folder that is not a nacond model
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -81,50 +81,52 @@ def train_gnn(cfg: TrainConfig, *, log_to_mlflow: bool = True, gnn_overrides: di
         raise ValueError(f"only {len(sub)} compositions of {cfg.data!r} have a parent structure; the GNN needs 3")
     config = GNNConfig(seed=cfg.seed, **(gnn_overrides or {}))
     structures = [m.structure for m in mapped]
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    results: dict = {"data": info, "structures": report, "config": cfg.to_dict(), "gnn_config": vars(config)}
-    log.info("%d of %d compositions have a structure; %d fall back to composition-only models",
-             report["with_structure"], report["compositions"], report["fallback_composition_only"])
-    cv_result = None
-    if cfg.cv != "none":
-        t_cv = time.perf_counter()
-        Xc, extra, graphs = comparison_models(sub, structures, config, seed=cfg.seed, preset=cfg.preset)
-        cv_result = cross_validate(sub, [*BASELINES, "extra_trees"], cfg.cv, n_splits=cfg.n_splits, seed=cfg.seed,
-                                   preset=cfg.preset, X=Xc, extra=extra)
-        results["cv_seconds"] = round(time.perf_counter() - t_cv, 1)
-        results["cv"] = cv_result.table.to_dict("records")
-        results["cv_table_md"] = format_table(cv_result.table)
-        cv_result.table.to_csv(out / f"cv_{cfg.cv}_metrics.csv", index=False)
-        (out / f"cv_{cfg.cv}_splits.json").write_text(json.dumps(cv_result.folds, indent=1))
-        plots.parity(cv_result.oof, "gnn", out / f"parity_{cfg.cv}.png", title=f"GNN ensemble, {cfg.cv} CV")
-    else:
-        graphs = graphs_for(structures, config)
-    t_fit = time.perf_counter()
-    Y = sub[list(TARGETS)].to_numpy(dtype=float)
-    ens = GNNEnsemble(config).fit(list(graphs), Y)
-    results["fit_seconds"] = round(time.perf_counter() - t_fit, 1)
-    elements = sorted({el for s in structures for el in s.composition.get_el_amt_dict()})
-    spacegroups = sorted({int(s.get_space_group_info(symprec=0.1)[1]) for s in structures})
-    csv_path = Path(cfg.data) / "data.csv" if Path(cfg.data).is_dir() else Path(cfg.data)
-    ens.save(out, extra={"dataset_sha256": sha256_of(csv_path), "git_sha": _git_sha(), "data_info": info,
-                         "structures": {k: v for k, v in report.items() if k != "fallback_reasons"},
-                         "training_domain": {"elements": elements, "spacegroups": spacegroups},
-                         "training_groups": sub["group"].tolist(), "cv": cfg.cv,
-                         "metrics": {r["learner"] + "/" + r["target"]: {k: v for k, v in r.items()
-                                                                      if k not in ("learner", "target")}
-                                     for r in results.get("cv", [])}})
-    (out / "structures_report.json").write_text(json.dumps(report, indent=1))
-    (out / "config.json").write_text(json.dumps({**cfg.to_dict(), "gnn": vars(config)}, indent=2))
-    (out / "README.md").write_text(
-        f"# nacond GNN ensemble\n\nTrained by `nacond train --data {cfg.data} --model gnn --cv {cfg.cv} --out "
-        f"{cfg.out}`.\n\nStructures: {report['with_structure']} of {report['compositions']} compositions "
-        f"mapped onto prototypes ({report['by_prototype']}); {report['fallback_composition_only']} fall back to the "
-        f"composition model.\n\nGNN: {vars(config)}\n\n## Cross-validation ({cfg.cv}, structured compositions)\n"
-        f"{results.get('cv_table_md', 'not run (--cv none)')}\n")
-    results["train_seconds"] = round(time.perf_counter() - t0, 1)
+    from ml.models.manifest import staged_dir
+
+    with staged_dir(Path(cfg.out), cfg.force) as out:
+        results: dict = {"data": info, "structures": report, "config": cfg.to_dict(), "gnn_config": vars(config)}
+        log.info("%d of %d compositions have a structure; %d fall back to composition-only models",
+                 report["with_structure"], report["compositions"], report["fallback_composition_only"])
+        cv_result = None
+        if cfg.cv != "none":
+            t_cv = time.perf_counter()
+            Xc, extra, graphs = comparison_models(sub, structures, config, seed=cfg.seed, preset=cfg.preset)
+            cv_result = cross_validate(sub, [*BASELINES, "extra_trees"], cfg.cv, n_splits=cfg.n_splits, seed=cfg.seed,
+                                       preset=cfg.preset, X=Xc, extra=extra)
+            results["cv_seconds"] = round(time.perf_counter() - t_cv, 1)
+            results["cv"] = cv_result.table.to_dict("records")
+            results["cv_table_md"] = format_table(cv_result.table)
+            cv_result.table.to_csv(out / f"cv_{cfg.cv}_metrics.csv", index=False)
+            (out / f"cv_{cfg.cv}_splits.json").write_text(json.dumps(cv_result.folds, indent=1))
+            plots.parity(cv_result.oof, "gnn", out / f"parity_{cfg.cv}.png", title=f"GNN ensemble, {cfg.cv} CV")
+        else:
+            graphs = graphs_for(structures, config)
+        t_fit = time.perf_counter()
+        Y = sub[list(TARGETS)].to_numpy(dtype=float)
+        ens = GNNEnsemble(config).fit(list(graphs), Y)
+        results["fit_seconds"] = round(time.perf_counter() - t_fit, 1)
+        elements = sorted({el for s in structures for el in s.composition.get_el_amt_dict()})
+        spacegroups = sorted({int(s.get_space_group_info(symprec=0.1)[1]) for s in structures})
+        csv_path = Path(cfg.data) / "data.csv" if Path(cfg.data).is_dir() else Path(cfg.data)
+        ens.save(out, extra={"dataset_sha256": sha256_of(csv_path), "git_sha": _git_sha(), "data_info": info,
+                             "structures": {k: v for k, v in report.items() if k != "fallback_reasons"},
+                             "training_domain": {"elements": elements, "spacegroups": spacegroups},
+                             "training_groups": sub["group"].tolist(), "cv": cfg.cv,
+                             "metrics": {r["learner"] + "/" + r["target"]: {k: v for k, v in r.items()
+                                                                          if k not in ("learner", "target")}
+                                         for r in results.get("cv", [])}})
+        (out / "structures_report.json").write_text(json.dumps(report, indent=1))
+        (out / "config.json").write_text(json.dumps({**cfg.to_dict(), "gnn": vars(config)}, indent=2))
+        (out / "README.md").write_text(
+            f"# nacond GNN ensemble\n\nTrained by `nacond train --data {cfg.data} --model gnn --cv {cfg.cv} --out "
+            f"{cfg.out}`.\n\nStructures: {report['with_structure']} of {report['compositions']} compositions "
+            f"mapped onto prototypes ({report['by_prototype']}); {report['fallback_composition_only']} fall back to "
+            "the "
+            f"composition model.\n\nGNN: {vars(config)}\n\n## Cross-validation ({cfg.cv}, structured compositions)\n"
+            f"{results.get('cv_table_md', 'not run (--cv none)')}\n")
+        results["train_seconds"] = round(time.perf_counter() - t0, 1)
     if log_to_mlflow:
-        results["mlflow"] = _log(cfg, info, results, out)
+        results["mlflow"] = _log(cfg, info, results, Path(cfg.out))
     return results
 
 

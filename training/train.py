@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from ml.data import load_dataset, sha256_of
+from ml.data import load_dataset, sha256_of, validate_dataset
+from ml.errors import DatasetError
 from ml.models import NacondModel
 from ml.models.composition import BASELINES
+from ml.models.manifest import check_output_dir, staged_dir
 from ml.targets import training_frame
 from training import plots
 from training.config import TrainConfig
@@ -30,8 +32,26 @@ def _git_sha() -> str:
         return ""
 
 
+def check_dataset(cfg: TrainConfig) -> None:
+    """Run the dataset validator; stop on errors (those of columns named in ``cfg.warn_only`` are logged)."""
+    report = validate_dataset(cfg.data)
+    if report.n_rows == 0:
+        raise DatasetError(f"dataset {cfg.data!r} has no rows; at least 3 compositions with a measurement are "
+                           "needed")
+    errors = [f for f in report.errors if f.column not in cfg.warn_only]
+    for f in report.errors:
+        if f.column in cfg.warn_only:
+            log.warning("%s (downgraded by --warn-only)", f)
+    if errors:
+        shown = "\n  ".join(map(str, errors[:10]))
+        more = f"\n  ... and {len(errors) - 10} more" if len(errors) > 10 else ""
+        raise DatasetError(f"dataset {cfg.data!r} fails validation with {len(errors)} error(s) (see `nacond data "
+                           f"validate {cfg.data}`):\n  {shown}{more}")
+
+
 def prepare(cfg: TrainConfig) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    rows = load_dataset(cfg.data)
+    check_dataset(cfg)
+    rows = load_dataset(cfg.data, verify_checksum="sha256" not in cfg.warn_only)
     frame = training_frame(rows, mobile_ion=cfg.mobile_ion)
     other = rows[rows["mobile_ion"] != cfg.mobile_ion]
     info = {"rows": len(rows), "rows_other_mobile_ion": int(len(other)),
@@ -41,18 +61,35 @@ def prepare(cfg: TrainConfig) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
         log.warning("%d rows with another mobile ion (%s) are set aside for this %s model", len(other),
                     ", ".join(sorted(set(other["mobile_ion"]))), cfg.mobile_ion)
     if len(frame) < 3:
-        raise ValueError(f"dataset {cfg.data!r} yields {len(frame)} usable compositions for "
-                         f"{cfg.mobile_ion}; at least 3 are needed")
+        raise DatasetError(f"dataset {cfg.data!r} yields {len(frame)} usable compositions for mobile ion "
+                           f"{cfg.mobile_ion!r}; at least 3 are needed")
+    for target, label in (("log10_sigma_S_cm", "a 20-30 degC conductivity"), ("ea_eV", "an activation energy")):
+        n = int(frame[target].notna().sum())
+        if 0 < n < 3:
+            raise DatasetError(f"dataset {cfg.data!r} has {n} compositions with {label} for {cfg.mobile_ion!r}; "
+                               "at least 3 are needed (or none, and that target is left out)")
+    if frame["log10_sigma_S_cm"].notna().sum() == 0:
+        raise DatasetError(f"dataset {cfg.data!r} has no composition with a 20-30 degC conductivity for "
+                           f"{cfg.mobile_ion!r}; the room-temperature model needs at least 3")
     return rows, frame, info
 
 
 def train(cfg: TrainConfig, *, log_to_mlflow: bool = True) -> dict:
     t0 = time.perf_counter()
     rows, frame, info = prepare(cfg)
-    model = NacondModel(learner=cfg.model, preset=cfg.preset, seed=cfg.seed)
+    model = NacondModel(learner=cfg.model, preset=cfg.preset, seed=cfg.seed, mobile_ion=cfg.mobile_ion)
     X = model.features(frame)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+    final = Path(cfg.out)
+    check_output_dir(final, cfg.force)  # before the work, not after it
+    with staged_dir(final, cfg.force) as out:
+        results = _train_into(cfg, rows, frame, info, model, X, out, t0)
+    if log_to_mlflow:
+        results["mlflow"] = _log(cfg, info, results, final, None)
+    return results
+
+
+def _train_into(cfg: TrainConfig, rows, frame, info, model, X, out: Path, t0: float) -> dict:
+    """Everything a model directory holds, written into ``out`` (a staging folder renamed into place)."""
     results: dict = {"data": info, "config": cfg.to_dict()}
     cv_result = None
     if cfg.cv != "none":
@@ -84,15 +121,18 @@ def train(cfg: TrainConfig, *, log_to_mlflow: bool = True) -> dict:
     t_arr = time.perf_counter()
     from ml.models.arrhenius import ArrheniusModel
 
-    ArrheniusModel(learner=model.learner if model.learner in ("extra_trees", "random_forest") else "extra_trees",
-                   preset=cfg.preset, seed=cfg.seed).fit(rows[rows["mobile_ion"].eq(cfg.mobile_ion)]).save(
-        out / "arrhenius")
-    results["arrhenius_fit_seconds"] = round(time.perf_counter() - t_arr, 2)
+    if info["n_ea"] >= 3:
+        ArrheniusModel(learner=model.learner if model.learner in ("extra_trees", "random_forest") else "extra_trees",
+                       preset=cfg.preset, seed=cfg.seed, mobile_ion=cfg.mobile_ion).fit(
+            rows[rows["mobile_ion"].eq(cfg.mobile_ion)]).save(out / "arrhenius")
+        results["arrhenius_fit_seconds"] = round(time.perf_counter() - t_arr, 2)
+    else:
+        results["arrhenius"] = "not trained: fewer than 3 compositions with an activation energy"
+        log.warning("no sigma(T) model: the data hold %d compositions with an activation energy (3 needed); "
+                    "predictions at other temperatures are unavailable and Ea is not predicted", info["n_ea"])
     (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
     (out / "README.md").write_text(_readme(cfg, info, results))
     results["train_seconds"] = round(time.perf_counter() - t0, 2)
-    if log_to_mlflow:
-        results["mlflow"] = _log(cfg, info, results, out, cv_result)
     return results
 
 

@@ -44,10 +44,12 @@ def log10_a_from(log10_sigma, ea, temperature_k) -> np.ndarray:
 
 
 def temperature_rows(rows, mobile_ion: str = "Na"):
-    """Uncensored (composition, T, sigma) rows with their reduced-formula group."""
+    """Uncensored (composition, T, sigma) primary rows with their reduced-formula group."""
+    from ml.data import is_primary
     from ml.formula import parse_formula
 
-    ok = (rows["mobile_ion"].eq(mobile_ion) & rows["sigma_S_cm"].gt(0) & rows["temperature_K"].notna()
+    ok = (rows["mobile_ion"].eq(mobile_ion) & is_primary(rows) & rows["sigma_S_cm"].gt(0)
+          & rows["temperature_K"].notna()
           & rows["sigma_censor"].eq(""))
     out = rows.loc[ok, ["entry_id", "formula", "family", "sigma_S_cm", "temperature_K", "ea_eV"]].copy()
     out["group"] = out["formula"].map(lambda f: parse_formula(f).reduced_formula)
@@ -84,6 +86,7 @@ class ArrheniusModel:
     calibration_folds: int = 5
     q90: float = float("nan")
     t_range_k: tuple[float, float] = (float("nan"), float("nan"))
+    mobile_ion: str = "Na"
     model: NacondModel | None = field(default=None, repr=False)
 
     def _fit_core(self, rows, calibration_folds: int) -> NacondModel:
@@ -91,23 +94,27 @@ class ArrheniusModel:
 
         from ml.targets import training_frame
 
-        comp = training_frame(rows)
+        comp = training_frame(rows, mobile_ion=self.mobile_ion)
         measured = dict(zip(comp["group"], comp["ea_eV"], strict=True))
         measured = {g: v for g, v in measured.items() if not np.isnan(v)}
         ea_frame = comp[comp["ea_eV"].notna()]
         ea_model = NacondModel(learner=self.learner, preset=self.preset, seed=self.seed, calibration_folds=0,
-                               targets=("ea_eV",)).fit(ea_frame) if len(ea_frame) >= 2 else None
-        frame = _composition_frame(temperature_rows(rows), measured, ea_model)
+                               targets=("ea_eV",), mobile_ion=self.mobile_ion).fit(ea_frame) \
+            if len(ea_frame) >= 2 else None
+        frame = _composition_frame(temperature_rows(rows, self.mobile_ion), measured, ea_model)
         # compositions with a measured Ea but no usable sigma(T) row still train the Ea head
         extra = ea_frame[~ea_frame["group"].isin(frame["group"])][["group", "formula", "family", "ea_eV"]]
         frame = pd.concat([frame, extra.assign(log10_A=np.nan)], ignore_index=True)
         return NacondModel(learner=self.learner, preset=self.preset, seed=self.seed,
-                           calibration_folds=calibration_folds, targets=("log10_A", "ea_eV")).fit(frame)
+                           calibration_folds=calibration_folds, targets=("log10_A", "ea_eV"),
+                           mobile_ion=self.mobile_ion).fit(frame)
 
     def fit(self, rows) -> ArrheniusModel:
         from sklearn.model_selection import GroupKFold
 
-        trows = temperature_rows(rows)
+        trows = temperature_rows(rows, self.mobile_ion)
+        if trows.empty:
+            raise ValueError(f"no (temperature, conductivity) rows for mobile ion {self.mobile_ion!r}")
         self.t_range_k = (float(trows["temperature_K"].min()), float(trows["temperature_K"].max()))
         # conformal calibration of log10 sigma(T) on grouped out-of-fold residuals of every (T, sigma) row
         groups = trows["group"].to_numpy()
@@ -146,9 +153,11 @@ class ArrheniusModel:
 
     def save(self, directory: str | Path) -> Path:
         d = Path(directory)
-        self.model.save(d)
+        d.mkdir(parents=True, exist_ok=True)
         (d / FILE).write_text(json.dumps({"q90_log10_sigma": self.q90, "t_range_k": list(self.t_range_k),
-                                          "learner": self.learner, "seed": self.seed}, indent=2))
+                                          "learner": self.learner, "seed": self.seed,
+                                          "mobile_ion": self.mobile_ion}, indent=2))
+        self.model.save(d)  # writes the manifest last, covering arrhenius.json
         return d
 
     @classmethod
@@ -156,10 +165,14 @@ class ArrheniusModel:
         d = Path(directory)
         if not (d / FILE).exists():
             raise ModelLoadError(f"{str(d)!r} holds no temperature (Arrhenius) model")
-        info = json.loads((d / FILE).read_text())
-        m = cls(learner=info["learner"], seed=info["seed"], q90=info["q90_log10_sigma"],
-                t_range_k=tuple(info["t_range_k"]))
-        m.model = NacondModel.load(d)
+        model = NacondModel.load(d)  # checks the manifest (arrhenius.json included) first
+        try:
+            info = json.loads((d / FILE).read_text())
+            m = cls(learner=info["learner"], seed=info["seed"], q90=float(info["q90_log10_sigma"]),
+                    t_range_k=tuple(float(t) for t in info["t_range_k"]), mobile_ion=info.get("mobile_ion", "Na"))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ModelLoadError(f"{str(d / FILE)!r} is malformed: {type(exc).__name__}: {exc}") from None
+        m.model = model
         return m
 
 

@@ -25,10 +25,11 @@ import numpy as np
 
 from ml.chemistry import infer_family
 from ml.domain import Standardiser, check_domain, fit_domain
-from ml.errors import NacondError
+from ml.errors import ModelLoadError
 from ml.featurizers.kernels import FeatureKernel
 from ml.formula import parse_formula
 from ml.models.forest import ForestArrays
+from ml.models.manifest import verify_manifest, write_manifest
 from ml.utils import sha256_of
 
 log = logging.getLogger(__name__)
@@ -39,10 +40,6 @@ LEARNERS = ("global_median", "family_median", "extra_trees", "random_forest", "h
 BASELINES = ("global_median", "family_median")
 FORESTS = ("extra_trees", "random_forest")
 COVERAGE = 0.90
-
-
-class ModelLoadError(NacondError):
-    """A model directory that is missing, corrupted or of another format version."""
 
 
 def _estimator(learner: str, seed: int):
@@ -107,6 +104,7 @@ class NacondModel:
     seed: int = 0
     calibration_folds: int = 5
     targets: tuple[str, ...] = TARGETS
+    mobile_ion: str = "Na"
     fits: dict[str, TargetFit] = field(default_factory=dict, repr=False)
     meta: dict = field(default_factory=dict, repr=False)
 
@@ -125,7 +123,7 @@ class NacondModel:
         if self._kernel is None:
             from ml.featurizers import CompositionFeaturizer
 
-            f = CompositionFeaturizer(self.preset)
+            f = CompositionFeaturizer(self.preset, mobile_ion=self.mobile_ion)
             self._kernel, self._labels = f.kernel(), f.feature_labels()
         return self._kernel
 
@@ -281,7 +279,8 @@ class NacondModel:
             "format_version": FORMAT_VERSION,
             "class": "ml.models.composition.NacondModel",
             "init_args": {"learner": self.learner, "preset": self.preset, "seed": self.seed,
-                          "calibration_folds": self.calibration_folds, "targets": list(self.targets)},
+                          "calibration_folds": self.calibration_folds, "targets": list(self.targets),
+                          "mobile_ion": self.mobile_ion},
             "feature_labels": self.feature_labels,
             "fits": {t: asdict(f) for t, f in self.fits.items()},
             "medians": medians,
@@ -292,14 +291,25 @@ class NacondModel:
             **(extra or {}),
         }
         (d / "model.json").write_text(json.dumps(info, indent=2, default=str))
+        write_manifest(d)
         return d
 
     @classmethod
     def load(cls, directory: str | Path) -> NacondModel:
+        """Load a model directory after checking every file against its manifest; any failure is
+        :class:`ModelLoadError` naming the directory."""
         d = Path(directory)
+        verify_manifest(d)
+        try:
+            return cls._load(d)
+        except ModelLoadError:
+            raise
+        except Exception as exc:  # malformed arrays, missing keys, wrong types: never a raw traceback
+            raise ModelLoadError(f"model {str(d)!r} cannot be loaded: {type(exc).__name__}: {exc}") from None
+
+    @classmethod
+    def _load(cls, d: Path) -> NacondModel:
         info_path = d / "model.json"
-        if not info_path.exists():
-            raise ModelLoadError(f"model directory {str(d)!r} has no model.json")
         try:
             info = json.loads(info_path.read_text())
         except json.JSONDecodeError as exc:
@@ -313,7 +323,8 @@ class NacondModel:
                                      "in model.json")
         args = info["init_args"]
         model = cls(learner=args["learner"], preset=args["preset"], seed=args["seed"],
-                    calibration_folds=args["calibration_folds"], targets=tuple(args["targets"]))
+                    calibration_folds=args["calibration_folds"], targets=tuple(args["targets"]),
+                    mobile_ion=args.get("mobile_ion", "Na"))
         model.fits = {t: TargetFit(**f) for t, f in info["fits"].items()}
         model.meta = info.get("meta", {})
         model.meta["model_json"] = {k: v for k, v in info.items() if k not in ("feature_labels", "meta")}

@@ -28,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ml.errors import NacondError
+from ml.errors import ModelLoadError, NacondError
+from ml.models.manifest import verify_manifest, write_manifest
 from ml.utils import sha256_of
 
 log = logging.getLogger(__name__)
@@ -278,15 +279,24 @@ class GNNEnsemble:
                 "fit_seconds": round(self.fit_seconds, 2), "weights_sha256": sha256_of(path / "weights.pt"),
                 **(extra or {})}
         (path / "model.json").write_text(json.dumps(meta, indent=2, default=str))
+        write_manifest(path)
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> GNNEnsemble:
+        path = Path(path)
+        verify_manifest(path)
+        try:
+            return cls._load(path)
+        except ModelLoadError:
+            raise
+        except Exception as exc:  # malformed weights or metadata: never a raw traceback
+            raise ModelLoadError(f"GNN model {str(path)!r} cannot be loaded: {type(exc).__name__}: {exc}") from None
+
+    @classmethod
+    def _load(cls, path: Path) -> GNNEnsemble:
         import torch
 
-        from ml.models.composition import ModelLoadError
-
-        path = Path(path)
         try:
             meta = json.loads((path / "model.json").read_text())
         except (OSError, json.JSONDecodeError) as exc:

@@ -24,7 +24,7 @@ from ml.errors import NacondError
 # nasicon_C2c is a small monoclinic distortion of the same NASICON framework; until a
 # C2/c refinement is in the library its entries sit on the rhombohedral parent (docs/structures.md).
 SHARED_FRAMEWORKS: tuple[tuple[str, ...], ...] = (
-    ("nasicon_R-3c", "nasicon_C2c"),
+    ("nasicon_R-3c", "nasicon_C2c", "nasicon"),  # "nasicon": the framework, polymorph not stated
     ("Na3PS4_cubic", "Na3SbS4_cubic", "Na3AsS4_cubic", "Na3PSe4_cubic"),
     ("Na3PS4_tetragonal", "Na3SbS4_tetragonal"),
     ("Na11Sn2PS12", "Na11Sn2PSe12"),
