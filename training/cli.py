@@ -180,7 +180,7 @@ def _train_summary(res: dict, cfg) -> str:
         lines.append(f"MLflow   run {m['run_id']} in experiment {m['experiment']!r} ({m['tracking_uri']}){reg}")
         ui_uri = "" if cfg.tracking_uri is None else f" --tracking-uri {cfg.tracking_uri}"
         lines.append(f"         view it: nacond ui{ui_uri}   then open http://127.0.0.1:5000/#/experiments/"
-                     f"{m.get('experiment_id', '')}/runs/{m['run_id']}")
+                     f"{m.get('experiment_id', '')}/runs/{m['run_id']}?workflowType=machine_learning")
     else:
         lines.append("MLflow   not logged (--no-mlflow)")
     if cfg.model == "gnn":
