@@ -219,3 +219,19 @@ def test_ui_runner_stops_its_process_group_on_sigterm(tmp_path):
     status = f"/proc/{grandchild}/status"
     alive = os.path.exists(status) and "State:\tZ" not in open(status).read()  # a zombie is dead, not reaped
     assert not alive
+
+
+def test_help_is_not_cut_at_80_columns():
+    res = runner.invoke(app, ["train", "--help"])
+    assert res.exit_code == 0
+    assert "MLflow tracking URI (default: MLFLOW_TRACKING_URI" in res.output  # one line, not wrapped mid-phrase
+
+
+def test_predict_warn_reports_each_failure_once(caplog):
+    import logging
+
+    with caplog.at_level(logging.WARNING):
+        res = runner.invoke(app, ["predict", "Na3PS4", "Xx2O", "--on-error", "warn"])
+    assert res.exit_code == 0, res.output
+    assert res.output.count("warning: argument: formula 'Xx2O'") == 1
+    assert not [r for r in caplog.records if r.name.startswith("serving")]  # no second copy through logging

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -18,6 +19,12 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+if not os.environ.get("TERMINAL_WIDTH") and not sys.stdout.isatty():
+    # piped or captured help (a README, CI log) would be cut at rich's 80-column default: options wrap mid-word
+    import typer.rich_utils
+
+    typer.rich_utils.MAX_WIDTH = 120
+
 data_app = typer.Typer(help="Check and summarise a conductivity dataset.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
@@ -323,7 +330,7 @@ def predict_cmd(
                 part = items[start:start + chunk]
                 try:
                     results += [r.to_row() for r in predictor.predict_many(
-                        part, on_error="skip" if on_error == "skip" else "warn", temperature_K=temperature)]
+                        part, on_error="skip", temperature_K=temperature)]  # _emit reports failures, once
                 except NacondError as exc:  # no Arrhenius part in this model
                     _fail(str(exc))
                 bar.advance(len(part))
