@@ -24,6 +24,11 @@ run: $(STAMP)
 	$(BIN)/nacond data stats datasets/na_sse
 	$(BIN)/nacond train --data datasets/na_sse --cv grouped --out build/model
 	$(BIN)/nacond predict --model build/model $(EXAMPLES)
+	@echo ""
+	@echo "Next: serve the model just trained (REST, OpenAPI at http://127.0.0.1:8000/docs):"
+	@echo "  $(BIN)/nacond serve --model build/model --port 8000"
+	@echo "Browse its MLflow run (store ./mlflow.db):"
+	@echo "  $(BIN)/nacond ui --port 5000    # then open http://127.0.0.1:5000"
 
 # Rebuild the committed reference model (no MLflow run; deterministic for a given dataset and seed).
 model: $(STAMP)

@@ -57,6 +57,20 @@ def _fmt(amounts: dict[str, float]) -> str:
     return "".join(parts)
 
 
+def _with_dopant(amounts: dict[str, float], site: str, dopant: str, n: float) -> dict[str, float]:
+    """``amounts`` with ``n`` of ``site`` replaced by ``dopant``, the dopant written right after the site it
+    occupies (site order: Na3.4Zr1.8Zn0.2Si2PO12, not ...PO12Zn0.2); a dopant already in the parent keeps its
+    place."""
+    new: dict[str, float] = {}
+    for el, a in amounts.items():
+        new[el] = a - n if el == site else a
+        if el == site and dopant not in amounts:
+            new[dopant] = n
+    if dopant in amounts:
+        new[dopant] += n
+    return new
+
+
 def enumerate_dopants(parent: str, site: str, dopants: list[str], *, max_fraction: float = 0.5, step: float = 0.05,
                       compensation: Compensation = "auto", mobile_ion: str = "Na") -> list[Candidate]:
     """All charge-balanced compositions ``parent`` with x = step, 2 step, ... <= max_fraction of ``site``
@@ -94,10 +108,8 @@ def enumerate_dopants(parent: str, site: str, dopants: list[str], *, max_fractio
             raise ScreeningError(f"dopant {d!r} ({q_d:+d}) on {site} ({q_site:+d}) needs {kind} compensation, "
                                  f"not {compensation}")
         for x in xs:
-            new = dict(amounts)
             n = x * n_site
-            new[site] = amounts[site] - n
-            new[d] = new.get(d, 0.0) + n
+            new = _with_dopant(amounts, site, d, n)
             new[mobile_ion] = new[mobile_ion] - dq * n if site != mobile_ion else new[mobile_ion] - (q_d - 1) * n
             if new[mobile_ion] <= 1e-9:
                 break

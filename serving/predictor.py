@@ -151,8 +151,9 @@ def _none_if_nan(v) -> float | None:
 class Predictor:
     """A loaded model; construct with :meth:`load`. Thread-safe for prediction."""
 
-    def __init__(self, model: NacondModel, source: str, arrhenius=None):
+    def __init__(self, model: NacondModel, source: str, arrhenius=None, model_dir: Path | None = None):
         self.model = model
+        self.model_dir = model_dir  # the local folder the model was read from (an MLflow URI: its download)
         self.arrhenius = arrhenius  # sigma(T) model (ml.models.arrhenius.ArrheniusModel) or None
         self.source = source
         info = model.meta.get("model_json", {})
@@ -161,13 +162,15 @@ class Predictor:
         self.mobile_ion = model.mobile_ion
 
     @classmethod
-    def load(cls, source: str | Path | None = None) -> Predictor:
+    def load(cls, source: str | Path | None = None, *, tracking_uri: str | None = None) -> Predictor:
         """Load from a model directory, an MLflow URI (``models:/name/version``, ``runs:/...``) or, with
-        ``source=None``, the bundled default model."""
+        ``source=None``, the bundled default model. An MLflow URI is resolved in ``tracking_uri``, else the
+        store set by ``MLFLOW_TRACKING_URI`` / ``mlflow.set_tracking_uri``, else an existing ``./mlflow.db``
+        (the ``nacond train`` default); no store is ever created."""
         if source is None:
             d, label = default_model_dir(), "default"
         elif str(source).startswith(("models:/", "runs:/")):
-            d, label = _download_mlflow_model(str(source)), str(source)
+            d, label = _download_mlflow_model(str(source), tracking_uri), str(source)
         else:
             d, label = Path(source), str(source)
         model = NacondModel.load(d)
@@ -176,7 +179,7 @@ class Predictor:
             from ml.models.arrhenius import ArrheniusModel
 
             arrhenius = ArrheniusModel.load(Path(d) / "arrhenius")
-        return cls(model, label, arrhenius)
+        return cls(model, label, arrhenius, model_dir=Path(d))
 
     def info(self) -> dict[str, Any]:
         j = self.model.meta.get("model_json", {})
@@ -259,14 +262,34 @@ class Predictor:
         return out
 
 
-def _download_mlflow_model(uri: str) -> Path:
+def _store_uri(tracking_uri: str | None) -> str:
+    """The tracking store an MLflow model URI is read from, without creating one: MLflow's own default would
+    create an empty ``./mlflow.db`` in whatever folder the caller runs in."""
+    from mlflow.tracking._tracking_service.utils import get_tracking_uri, is_tracking_uri_set
+
+    if tracking_uri:
+        uri = tracking_uri
+    elif is_tracking_uri_set():  # MLFLOW_TRACKING_URI or mlflow.set_tracking_uri(...)
+        uri = get_tracking_uri()
+    elif Path("mlflow.db").is_file():
+        uri = f"sqlite:///{Path('mlflow.db').resolve()}"
+    else:
+        raise ModelLoadError("no MLflow tracking store to read the model from: pass tracking_uri=..., set "
+                             "MLFLOW_TRACKING_URI, or run in the folder holding mlflow.db")
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        raise ModelLoadError(f"MLflow tracking store {uri!r} does not exist")
+    return uri
+
+
+def _download_mlflow_model(uri: str, tracking_uri: str | None = None) -> Path:
     """Fetch a registered nacond pyfunc and return its embedded model directory."""
     import mlflow
 
+    store = _store_uri(tracking_uri)
     try:
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, tracking_uri=store, registry_uri=store))
     except Exception as exc:
-        raise ModelLoadError(f"MLflow model {uri!r} cannot be fetched: {exc}") from None
+        raise ModelLoadError(f"MLflow model {uri!r} cannot be fetched from {store}: {exc}") from None
     hits = sorted(p.parent for p in local.rglob("model.json"))
     if not hits:
         raise ModelLoadError(f"MLflow model {uri!r} holds no nacond model directory")

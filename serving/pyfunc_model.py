@@ -18,7 +18,7 @@ class NacondPyfunc(PythonModel):
 
         self.predictor = Predictor.load(context.artifacts["model_dir"])
 
-    def predict(self, context, model_input, params=None):
+    def predict(self, context, model_input: pd.DataFrame, params=None):  # the hint: MLflow checks the input
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
         if "formula" not in frame:
             raise ValueError("input must have a 'formula' column")
@@ -30,7 +30,9 @@ class NacondPyfunc(PythonModel):
             temperature = values[0]
         results = self.predictor.predict_many([str(f) for f in frame["formula"]], on_error="skip",
                                               temperature_K=temperature)
-        return pd.DataFrame([r.to_row() for r in results])
+        out = pd.DataFrame([r.to_row() for r in results])
+        # a failed row has no numbers: None rather than NaN, so the served JSON is strict (null, not NaN)
+        return out.astype(object).where(out.notna(), None)
 
 
 mlflow.models.set_model(NacondPyfunc())

@@ -38,8 +38,22 @@ def test_train_logs_to_mlflow_sqlite(tiny_csv, tmp_path, monkeypatch):
     runs = mlflow.search_runs(experiment_names=["t"])
     assert len(runs) == 1
     assert (tmp_path / "m" / "parity_grouped.png").exists() and (tmp_path / "m" / "cv_grouped_splits.json").exists()
-    assert "metrics.grouped.extra_trees.log10_sigma_S_cm.mae" in runs.columns
-    assert "metrics.grouped.family_median.ea_eV.mae" in runs.columns
+    for m in ("cv_mae_log10_sigma", "cv_mae_ea_eV", "baseline_mae_log10_sigma", "baseline_family_mae_log10_sigma",
+              "baseline_family_mae_ea_eV"):
+        assert f"metrics.{m}" in runs.columns, m
+    assert not [c for c in runs.columns if c.startswith("metrics.grouped.")]  # the full table is an artifact
+    v = runs["metrics.cv_mae_log10_sigma"].iloc[0]
+    assert v == float(f"{v:.4g}")
+    client = mlflow.MlflowClient()
+    exp = client.get_experiment_by_name("t")
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    run = client.get_run(runs["run_id"].iloc[0])
+    assert [d.dataset.name for d in run.inputs.dataset_inputs] == ["fixtures/tiny"]
+    assert run.inputs.dataset_inputs[0].dataset.digest and "tiny.csv" in run.inputs.dataset_inputs[0].dataset.source
+    arts = {a.path for a in client.list_artifacts(run.info.run_id, "evaluation")}
+    assert "evaluation/cv_grouped_metrics.csv" in arts
+    # the run spans the work (opened before featurizing, closed after logging the model)
+    assert (run.info.end_time - run.info.start_time) / 1000 >= 0.5 * res_seconds(res.output)
     versions = mlflow.MlflowClient().search_model_versions("name='nacond-extra_trees'")
     assert len(versions) == 1
     uri_model = f"models:/nacond-extra_trees/{versions[0].version}"
@@ -49,9 +63,22 @@ def test_train_logs_to_mlflow_sqlite(tiny_csv, tmp_path, monkeypatch):
     from serving import Predictor
 
     direct = Predictor.load(tmp_path / "m").predict("Na3PS4")
-    via_registry = Predictor.load(uri_model).predict("Na3PS4")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    via_registry = Predictor.load(uri_model, tracking_uri=uri).predict("Na3PS4")
+    assert not (elsewhere / "mlflow.db").exists()  # no stray store in the caller's folder
+    mlmodel = mlflow.models.get_model_info(uri_model)
+    assert mlmodel.signature is not None and "formula" in mlmodel.signature.inputs.input_names()
+    assert mlmodel.saved_input_example_info is not None
     assert via_registry.log10_sigma_S_cm == pytest.approx(direct.log10_sigma_S_cm)
     assert pred["log10_sigma_S_cm"].iloc[0] == pytest.approx(direct.log10_sigma_S_cm)
+
+
+def res_seconds(output: str) -> float:
+    import re
+
+    return float(re.search(r"nacond train done in ([0-9.]+) s", output).group(1))
 
 
 def test_predict_bad_formula_names_input(tmp_path):
@@ -126,7 +153,8 @@ def test_evaluate_json_shows_baselines_beside_models(tiny_csv):
 
     res = runner.invoke(app, ["evaluate", "--data", str(tiny_csv), "--cv", "family", "--models", "hist_gbm", "--json"])
     assert res.exit_code == 0, res.output
-    out = json.loads(res.output)
+    # strict JSON (no NaN) on stdout; progress goes to stderr
+    out = json.loads(res.stdout, parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
     learners = {(m["learner"], m["target"]) for m in out["metrics"]}
     for learner in ("global_median", "family_median", "hist_gbm"):
         assert (learner, "log10_sigma_S_cm") in learners and (learner, "ea_eV") in learners
@@ -152,7 +180,7 @@ def test_train_gnn_with_cv_and_mlflow_then_predict_cif(tiny_csv, tmp_path, monke
 
     mlflow.set_tracking_uri(uri)
     runs = mlflow.search_runs(experiment_names=["g"])
-    assert len(runs) == 1 and "metrics.grouped.gnn.ea_eV.mae" in runs.columns
+    assert len(runs) == 1 and "metrics.cv_mae_ea_eV" in runs.columns
     from ml.structures import structure_for
 
     cif = tmp_path / "nzsp.cif"
@@ -162,3 +190,48 @@ def test_train_gnn_with_cv_and_mlflow_then_predict_cif(tiny_csv, tmp_path, monke
     assert "sigma(25 C)" in res.output and "Ea =" in res.output
     res = runner.invoke(app, ["train", "--data", str(tiny_csv), "--gnn-epochs", "2", "--no-mlflow"])
     assert res.exit_code != 0 and "apply only to --model gnn" in res.output
+
+
+def test_ui_runner_stops_its_process_group_on_sigterm(tmp_path):
+    """`nacond ui`'s runner: SIGTERM ends the child and its own children (an mlflow server's workers), exit 0,
+    no traceback."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pidfile = tmp_path / "grandchild.pid"
+    child = (f"import subprocess, time; p = subprocess.Popen(['sleep', '60']); "
+             f"open({str(pidfile)!r}, 'w').write(str(p.pid)); time.sleep(60)")
+    runner_code = (f"import sys; from training.cli import run_until_signal; "
+                   f"sys.exit(run_until_signal([sys.executable, '-c', {child!r}]))")
+    proc = subprocess.Popen([sys.executable, "-c", runner_code], stderr=subprocess.PIPE, text=True)
+    for _ in range(100):
+        if pidfile.exists() and pidfile.read_text():
+            break
+        time.sleep(0.1)
+    grandchild = int(pidfile.read_text())
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(20) == 0
+    assert "Traceback" not in proc.stderr.read()
+    time.sleep(0.3)
+    status = f"/proc/{grandchild}/status"
+    alive = os.path.exists(status) and "State:\tZ" not in open(status).read()  # a zombie is dead, not reaped
+    assert not alive
+
+
+def test_help_is_not_cut_at_80_columns():
+    res = runner.invoke(app, ["train", "--help"])
+    assert res.exit_code == 0
+    assert "MLflow tracking URI (default: MLFLOW_TRACKING_URI" in res.output  # one line, not wrapped mid-phrase
+
+
+def test_predict_warn_reports_each_failure_once(caplog):
+    import logging
+
+    with caplog.at_level(logging.WARNING):
+        res = runner.invoke(app, ["predict", "Na3PS4", "Xx2O", "--on-error", "warn"])
+    assert res.exit_code == 0, res.output
+    assert res.output.count("warning: argument: formula 'Xx2O'") == 1
+    assert not [r for r in caplog.records if r.name.startswith("serving")]  # no second copy through logging

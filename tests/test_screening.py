@@ -24,11 +24,20 @@ def test_every_candidate_is_neutral_and_on_the_grid(parent, site, dopant):
 
 def test_compensation_direction():
     sc = enumerate_dopants("Na3Zr2Si2PO12", "Zr", ["Sc"], max_fraction=0.1, step=0.1)[1]
-    assert sc.formula == "Na3.2Zr1.8Si2PO12Sc0.2" and sc.compensation == "interstitial"
+    assert sc.formula == "Na3.2Zr1.8Sc0.2Si2PO12" and sc.compensation == "interstitial"
     zr = enumerate_dopants("Na3YCl6", "Y", ["Zr"], max_fraction=0.5, step=0.5)[1]
     assert zr.mobile_per_formula == pytest.approx(2.5) and zr.compensation == "vacancy"
     ca = enumerate_dopants("Na3PS4", "Na", ["Ca"], max_fraction=0.1, step=0.1)[1]
     assert parse_formula(ca.formula)["Na"] == pytest.approx(3 - 2 * 0.3)
+
+
+def test_candidates_are_written_in_site_order():
+    zn = enumerate_dopants("Na3Zr2Si2PO12", "Zr", ["Zn"], max_fraction=0.1, step=0.1)[1]
+    assert zn.formula == "Na3.4Zr1.8Zn0.2Si2PO12"
+    cl = enumerate_dopants("Na3PS4", "S", ["Cl"], max_fraction=0.25, step=0.25)[1]
+    assert cl.formula == "Na2PS3Cl"
+    w = enumerate_dopants("Na3SbS4", "Sb", ["W"], max_fraction=0.1, step=0.1)[1]
+    assert w.formula == "Na2.9Sb0.9W0.1S4"
 
 
 def test_enumeration_stops_when_na_runs_out():

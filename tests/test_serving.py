@@ -161,3 +161,57 @@ def test_rest_rejects_malformed_json(client):
     r = client.post("/predict", content=b"{not json", headers={"content-type": "application/json"})
     assert r.status_code == 422
 
+
+
+def test_rest_unknown_field_is_rejected(client):
+    r = client.post("/predict", json={"formula": "Na3PS4", "temperature_K": 333})
+    assert r.status_code == 422
+    assert "temperature_K: unknown field" in r.json()["detail"]
+
+
+def test_rest_chunked_oversized_body_gets_413(client):
+    def chunks():
+        yield b'{"formulas": ['
+        for _ in range(120_000):
+            yield b'"Na3PS4", '
+        yield b'"Na3PS4"]}'
+
+    r = client.post("/predict", content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413 and "larger than" in r.json()["detail"]
+
+
+def test_openapi_documents_responses_and_examples_that_work(client):
+    spec = client.get("/openapi.json").json()
+    op = spec["paths"]["/predict"]["post"]
+    ok = op["responses"]["200"]["content"]["application/json"]["schema"]
+    assert ok["$ref"].endswith("/PredictResponse")
+    for code in ("413", "422"):
+        ref = op["responses"][code]["content"]["application/json"]["schema"]["$ref"]
+        schema = spec["components"]["schemas"][ref.rsplit("/", 1)[1]]
+        assert schema["properties"]["detail"]["type"] == "string", code
+    examples = op["requestBody"]["content"]["application/json"]["examples"]
+    assert examples
+    for name, ex in examples.items():
+        r = client.post("/predict", json=ex["value"])
+        assert r.status_code == 200, (name, r.text)
+        json.loads(r.text, parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
+
+
+def test_docs_page_uses_only_local_assets(client):
+    import re
+
+    html = client.get("/docs")
+    assert html.status_code == 200
+    urls = re.findall(r"""(?:src|href)=["']([^"']+)["']""", html.text)
+    urls += re.findall(r"""url:\s*['"]([^'"]+)['"]""", html.text)
+    assert any(u.endswith(".js") for u in urls) and any(u.endswith(".css") for u in urls)
+    for u in urls:
+        assert u.startswith("/"), f"{u} is not served by the app"
+        assert client.get(u).status_code == 200, u
+
+
+def test_strict_json_replaces_nan():
+    from ml.utils import strict_json as strict
+
+    assert json.dumps(strict({"a": float("nan"), "b": [1.0, float("inf")]}), allow_nan=False) == \
+        '{"a": null, "b": [1.0, null]}'

@@ -11,12 +11,20 @@ from typing import Annotated
 
 import typer
 
+from training.progress import Reporter
+
 app = typer.Typer(
     name="nacond",
     help="Ionic conductivity and activation energy of Na-ion solid electrolytes: data, training, prediction.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+if not os.environ.get("TERMINAL_WIDTH") and not sys.stdout.isatty():
+    # piped or captured help (a README, CI log) would be cut at rich's 80-column default: options wrap mid-word
+    import typer.rich_utils
+
+    typer.rich_utils.MAX_WIDTH = 120
+
 data_app = typer.Typer(help="Check and summarise a conductivity dataset.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
@@ -194,30 +202,65 @@ def train_cmd(
                       learning_curve=curve, force=force,
                       warn_only=tuple(c.strip() for c in warn_only.split(",") if c.strip()))
     try:
-        if model == "gnn":
-            from training.structure_train import train_gnn
+        with Reporter() as rep:
+            rep.step(f"nacond train: {model}, {cv} CV, data {data}, out {out}")
+            if model == "gnn":
+                from training.structure_train import train_gnn
 
-            overrides = {k: v for k, v in (("epochs", gnn_epochs), ("n_models", gnn_members)) if v is not None}
-            res = train_gnn(cfg, log_to_mlflow=not no_mlflow, gnn_overrides=overrides)
-            s = res["structures"]
-            typer.echo(f"structures: {s['with_structure']} of {s['compositions']} compositions on prototypes "
-                       f"{s['by_prototype']}; {s['fallback_composition_only']} fall back to composition-only models "
-                       f"({s['fallback_by_structure_type']})")
-        else:
-            res = train(cfg, log_to_mlflow=not no_mlflow)
-    except NacondError as exc:
-        _fail(str(exc))
-    except ValueError as exc:
+                overrides = {k: v for k, v in (("epochs", gnn_epochs), ("n_models", gnn_members)) if v is not None}
+                res = train_gnn(cfg, log_to_mlflow=not no_mlflow, gnn_overrides=overrides, progress=rep)
+            else:
+                res = train(cfg, log_to_mlflow=not no_mlflow, progress=rep)
+    except (NacondError, ValueError) as exc:
         _fail(str(exc))
     typer.echo(f"data: {res['data']}")
+    if model == "gnn":
+        s = res["structures"]
+        typer.echo(f"structures: {s['with_structure']} of {s['compositions']} compositions on prototypes "
+                   f"{s['by_prototype']}; {s['fallback_composition_only']} fall back to composition-only models "
+                   f"({s['fallback_by_structure_type']})")
     if "cv_table_md" in res:
         typer.echo(res["cv_table_md"])
-    typer.echo(f"model written to {out} (fit {res['fit_seconds']} s, total {res['train_seconds']} s)")
-    if "mlflow" in res:
-        m = res["mlflow"]
+    typer.echo(_train_summary(res, cfg))
+
+
+def _train_summary(res: dict, cfg) -> str:
+    """Where everything went and what to run next (the last lines `nacond train` prints)."""
+    out = cfg.out
+    lines = ["", f"== nacond train done in {res['train_seconds']} s (fit {res['fit_seconds']} s) =="]
+    if res.get("cv"):
+        by = {(r["learner"], r["target"]): r for r in res["cv"]}
+        learner = "gnn" if cfg.model == "gnn" else cfg.model
+        lines.append(f"{cfg.cv} CV, out-of-fold MAE   log10 sigma (S/cm)   Ea (eV)")
+        for name, label in ((learner, learner), ("family_median", "family_median (baseline)"),
+                            ("global_median", "global_median (baseline)")):
+            s, e = by.get((name, "log10_sigma_S_cm"), {}), by.get((name, "ea_eV"), {})
+            lines.append(f"  {label:28s} {_num(s.get('mae')):>18s}   {_num(e.get('mae')):>7s}")
+    lines.append(f"model    {out}")
+    if res.get("plots"):
+        lines.append("plots    " + ", ".join(res["plots"]))
+    m = res.get("mlflow")
+    if m:
         reg = (f"; registered {m['registered_model']} version {m['registered_version']}"
-               if "registered_model" in m else "")
-        typer.echo(f"mlflow: run {m['run_id']} in {m['tracking_uri']}{reg}")
+               if m.get("registered_model") else "")
+        lines.append(f"MLflow   run {m['run_id']} in experiment {m['experiment']!r} ({m['tracking_uri']}){reg}")
+        ui_uri = "" if cfg.tracking_uri is None else f" --tracking-uri {cfg.tracking_uri}"
+        lines.append(f"         view it: nacond ui{ui_uri}   then open http://127.0.0.1:5000/#/experiments/"
+                     f"{m.get('experiment_id', '')}/runs/{m['run_id']}?workflowType=machine_learning")
+    else:
+        lines.append("MLflow   not logged (--no-mlflow)")
+    if cfg.model == "gnn":
+        lines.append(f"next     nacond predict --model {out} --cif FILE.cif")
+    else:
+        lines.append(f"next     nacond predict --model {out} Na3PS4 Na3Zr2Si2PO12")
+        lines.append(f"         nacond serve --model {out}")
+    return "\n".join(lines)
+
+
+def _num(v) -> str:
+    import math
+
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
 
 
 @app.command("evaluate")
@@ -248,10 +291,16 @@ def evaluate_cmd(
         _, frame, info = prepare(TrainConfig(data=str(data)))
     except (NacondError, ValueError) as exc:
         _fail(str(exc))
-    res = cross_validate(frame, list(dict.fromkeys([*BASELINES, *chosen])), cv, seed=seed)
+    with Reporter() as rep:
+        rep.step(f"nacond evaluate: {cv} CV of {', '.join(dict.fromkeys([*BASELINES, *chosen]))} on "
+                 f"{info['compositions']} compositions")
+        res = cross_validate(frame, list(dict.fromkeys([*BASELINES, *chosen])), cv, seed=seed, progress=rep)
     if as_json:
-        typer.echo(json.dumps({"cv": cv, "data": info, "metrics": res.table.to_dict("records")}, indent=2,
-                              default=float))
+        from ml.utils import strict_json
+
+        # strict JSON: an undefined metric (e.g. Spearman of a constant prediction) is null, never NaN
+        typer.echo(json.dumps(strict_json({"cv": cv, "data": info, "metrics": res.table.to_dict("records")}),
+                              indent=2, allow_nan=False))
     else:
         typer.echo(f"data: {info}")
         typer.echo(format_table(res.table))
@@ -326,9 +375,8 @@ def predict_cmd(
         _fail(str(exc) if temperature is None else f"--temperature: {exc}")
     # every prediction becomes a flat row (serving.predictor.flat_row), whichever path computed it
     results: list[dict] = []
-    chunk = 1000
-    with typer.progressbar(length=len(items), label="predicting", file=sys.stderr,
-                           hidden=output is None or len(items) < chunk) as bar:
+    chunk = max(50, min(1000, len(items) // 20))  # about 20 steps of the bar, each one vectorised call
+    with Reporter(enabled=len(items) >= 100) as rep, rep.task(f"predicting {len(items)} inputs", len(items)) as bar:
         if use_ray or ray_address:
             from serving.parallel import predict_ray
             from serving.predictor import flat_row
@@ -336,16 +384,16 @@ def predict_cmd(
             results = [flat_row(d) for d in predict_ray([str(x) for x in items], model=model_dir,
                                                         address=ray_address, workers=workers,
                                                         temperature_K=temperature, on_error="skip",
-                                                        progress=bar.update)]
+                                                        progress=bar.advance)]
         else:
             for start in range(0, len(items), chunk):
                 part = items[start:start + chunk]
                 try:
                     results += [r.to_row() for r in predictor.predict_many(
-                        part, on_error="skip" if on_error == "skip" else "warn", temperature_K=temperature)]
+                        part, on_error="skip", temperature_K=temperature)]  # _emit reports failures, once
                 except NacondError as exc:  # no Arrhenius part in this model
                     _fail(str(exc))
-                bar.update(len(part))
+                bar.advance(len(part))
     _emit(rows, results, where, output, on_error)
 
 
@@ -369,6 +417,8 @@ def _predict_gnn(model_dir, items, rows, where, output, on_error, temperature, u
 def _emit(rows, results, where, output, on_error) -> None:
     import csv
 
+    from ml.utils import round_row
+
     failures = [(i, r) for i, r in enumerate(results) if r["error"]]
     if failures and on_error == "raise":
         i, r = failures[0]
@@ -383,7 +433,7 @@ def _emit(rows, results, where, output, on_error) -> None:
             with open(output, "w", newline="", encoding="utf-8") as fh:
                 w = csv.DictWriter(fh, fieldnames=cols)
                 w.writeheader()
-                w.writerows(table)
+                w.writerows(round_row(r) for r in table)
         except OSError as exc:
             _fail(f"--output {str(output)!r} cannot be written: {exc.strerror}")
         typer.echo(f"{len(table)} rows written to {output} ({len(failures)} with errors)")
@@ -427,6 +477,7 @@ def screen_cmd(
 
     from ml.errors import NacondError
     from ml.screening import enumerate_dopants
+    from ml.utils import round_row
     from serving.predictor import Predictor
 
     if rank not in ("mean", "ucb"):
@@ -434,16 +485,23 @@ def screen_cmd(
     try:
         cands = enumerate_dopants(parent, site, [d.strip() for d in dopants.split(",") if d.strip()],
                                   max_fraction=max_fraction, step=step, compensation=compensation)
-        if use_ray or ray_address:
-            from serving.parallel import predict_ray
-            from serving.predictor import flat_row
+        series = list(dict.fromkeys(c.dopant for c in cands))  # "" (the parent) first, then each dopant
+        with Reporter() as rep, rep.task(f"screening {len(cands)} candidates of {parent} ({site} site)",
+                                         len(series)) as bar:
+            if use_ray or ray_address:
+                from serving.parallel import predict_ray
+                from serving.predictor import flat_row
 
-            preds = [flat_row(d) for d in predict_ray([c.formula for c in cands], model=model_dir,
-                                                      address=ray_address, workers=workers,
-                                                      temperature_K=temperature, on_error="raise")]
-        else:
-            preds = [r.to_row() for r in Predictor.load(model_dir).predict_many(
-                [c.formula for c in cands], temperature_K=temperature)]
+                preds = [flat_row(d) for d in predict_ray([c.formula for c in cands], model=model_dir,
+                                                          address=ray_address, workers=workers,
+                                                          temperature_K=temperature, on_error="raise")]
+                bar.advance(len(series))
+            else:
+                predictor, preds = Predictor.load(model_dir), []
+                for d in series:  # one vectorised call per dopant series
+                    preds += [r.to_row() for r in predictor.predict_many(
+                        [c.formula for c in cands if c.dopant == d], temperature_K=temperature)]
+                    bar.advance(detail=d or "parent")
     except NacondError as exc:
         _fail(str(exc))
     rows = []
@@ -460,7 +518,7 @@ def screen_cmd(
     with open(output, "w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, fieldnames=["rank", *[k for k in rows[0] if k != "rank"]])
         w.writeheader()
-        w.writerows(rows)
+        w.writerows(round_row(r) for r in rows)
     png = plot or output.with_suffix(".png")
     _plot_screen(rows, png, f"{parent}: {site} site")
     typer.echo(f"{len(rows)} candidates -> {output} (plot {png}); best by {rank}:")
@@ -470,33 +528,19 @@ def screen_cmd(
 
 
 def _plot_screen(rows: list[dict], path: Path, title: str) -> None:
-    import matplotlib
+    from training.plots import screening
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    parent = next(r for r in rows if r["dopant"] == "(parent)")
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for d in sorted({r["dopant"] for r in rows} - {"(parent)"}):
-        pts = sorted([parent] + [r for r in rows if r["dopant"] == d], key=lambda r: r["site_fraction"])
-        x = [r["site_fraction"] for r in pts]
-        line = ax.plot(x, [r["log10_sigma_S_cm"] for r in pts], "o-", ms=3, label=d)[0]
-        ax.fill_between(x, [r["log10_sigma_lo"] for r in pts], [r["log10_sigma_hi"] for r in pts],
-                        color=line.get_color(), alpha=0.12)
-    ax.set_xlabel("dopant share of the site")
-    ax.set_ylabel(f"predicted log10 sigma (S/cm) at {parent['temperature_K'] - 273.15:.0f} C")
-    ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    screening(rows, path, title)
 
 
 @app.command("serve")
 def serve_cmd(
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port")] = 8000,
-    model_dir: Annotated[str | None, typer.Option("--model", help="Model directory or MLflow URI.")] = None,
+    model_dir: Annotated[str | None, typer.Option("--model", help="Model directory (e.g. build/model from `make "
+                                                                  "run`) or MLflow URI (models:/nacond-extra_trees/1)"
+                                                                  "; default: NACOND_MODEL, else the bundled "
+                                                                  "models/default.")] = None,
 ) -> None:
     """Serve predictions over HTTP (FastAPI): POST /predict, GET /health, GET /model, OpenAPI at /docs."""
     import uvicorn
@@ -509,6 +553,11 @@ def serve_cmd(
         predictor = Predictor.load(model_dir)
     except NacondError as exc:
         _fail(str(exc))
+    info = predictor.info()
+    where = str(predictor.model_dir) if predictor.source == "default" else predictor.source
+    typer.echo(f"nacond serve: http://{host}:{port} (docs http://{host}:{port}/docs)  model {where}  "
+               f"version {predictor.model_version}  dataset sha256 {(info.get('dataset_sha256') or '?')[:12]}",
+               err=True)
     uvicorn.run(create_app(predictor), host=host, port=port, log_level="warning", workers=1)
 
 
@@ -518,10 +567,10 @@ def ui_cmd(
                                                      "MLFLOW_TRACKING_URI or sqlite ./mlflow.db).")] = None,
     port: Annotated[int, typer.Option("--port")] = 5000,
 ) -> None:
-    """Start the MLflow UI on 127.0.0.1 (one worker, no job runner) over the same store as `nacond train`."""
+    """Start the MLflow UI on 127.0.0.1 (one worker, no job runner) over the same store as `nacond train`.
+
+    Ctrl-C or SIGTERM stops the server and its workers (their whole process group), without a traceback."""
     import os
-    import subprocess
-    import sys
 
     from training.tracking import resolve_tracking_uri
 
@@ -529,8 +578,58 @@ def ui_cmd(
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri, "--host", "127.0.0.1",
            "--port", str(port), "--workers", "1"]
-    typer.echo(f"MLflow UI on http://127.0.0.1:{port} (store {uri}); Ctrl-C stops it")
-    raise typer.Exit(subprocess.call(cmd, env=env))
+    typer.echo(f"MLflow UI on http://127.0.0.1:{port} (store {uri}); Ctrl-C stops it", err=True)
+    raise typer.Exit(run_until_signal(cmd, env))
+
+
+def run_until_signal(cmd: list[str], env: dict | None = None) -> int:
+    """Run ``cmd`` in its own process group until it exits (its exit code) or this process gets SIGTERM/SIGINT:
+    then stop the whole group (server and every worker it spawned, none left holding a port) and return 0,
+    without a traceback."""
+    import signal
+    import subprocess
+
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True)
+
+    def stop(signum, _frame):
+        raise _Stop(signum)
+
+    old = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        code = proc.wait()
+    except _Stop:
+        code = 0
+        _stop_group(proc)
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    return code
+
+
+class _Stop(Exception):
+    pass
+
+
+def _stop_group(proc, timeout_s: float = 10.0) -> None:
+    """SIGTERM to the child's process group, SIGKILL after ``timeout_s``."""
+    import os
+    import signal
+    import subprocess
+
+    for sig, wait in ((signal.SIGTERM, timeout_s), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(wait)
+            # the group leader is gone; make sure no worker of its group lingers
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            continue
+        return
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m training.cli`

@@ -19,6 +19,7 @@ from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 from sklearn.model_selection import GroupKFold, LeaveOneGroupOut
 
 from ml.models import TARGETS, NacondModel
+from training.progress import Reporter, silent
 
 log = logging.getLogger(__name__)
 SIGMA_THRESHOLD_LOG10 = -4.0  # 1e-4 S/cm: "good enough for a solid-state battery" in the seed review
@@ -74,13 +75,15 @@ class CVResult:
 
 def cross_validate(frame: pd.DataFrame, learners: Sequence[str], cv: str = "grouped", *, n_splits: int = 5,
                    seed: int = 0, preset: str = "na-chem-2026-11-26", X: np.ndarray | None = None,
-                   extra: dict[str, tuple[Callable[[], object], np.ndarray]] | None = None) -> CVResult:
+                   extra: dict[str, tuple[Callable[[], object], np.ndarray]] | None = None,
+                   progress: Reporter | None = None) -> CVResult:
     """Out-of-fold predictions and metrics for each learner on identical splits.
 
     ``extra`` adds models that are not composition learners: name -> (factory, inputs), where ``factory()``
     returns an object with ``fit(frame, X=inputs[train])`` and ``predict(frame, X=inputs[test])`` (a frame with
     the target columns and their ``_lo``/``_hi`` bounds), e.g. the structure-featurizer model or the GNN; the
-    inputs are row-aligned with ``frame`` (a feature matrix, or an object array of graphs).
+    inputs are row-aligned with ``frame`` (a feature matrix, or an object array of graphs). ``progress`` (a
+    :class:`training.progress.Reporter`) shows one bar over every (learner, fold).
     """
     extra = dict(extra or {})
     learners = list(learners) + [k for k in extra if k not in learners]
@@ -89,6 +92,8 @@ def cross_validate(frame: pd.DataFrame, learners: Sequence[str], cv: str = "grou
     fold_list = list(splits(frame, cv, n_splits=n_splits, seed=seed))
     folds = {name: sorted(frame["group"].iloc[te]) for name, _, te in fold_list}
     oof_parts, per_fold, seconds = [], [], {}
+    bar = (progress or silent()).task(f"{cv} CV, {len(learners)} models x {len(fold_list)} folds",
+                                      len(learners) * len(fold_list))
     for learner in learners:
         t0 = time.perf_counter()
         cols = {f"{t}{s}": np.full(len(frame), np.nan) for t in TARGETS for s in ("", "_lo", "_hi")}
@@ -104,6 +109,7 @@ def cross_validate(frame: pd.DataFrame, learners: Sequence[str], cv: str = "grou
             for c in pred.columns:
                 cols[c][te] = pred[c].to_numpy()
             fold_of[te] = name
+            bar.advance(detail=f"{learner} {name}")
             for t in TARGETS:
                 if t in pred:
                     per_fold.append({"learner": learner, "fold": name, "target": t,
@@ -112,6 +118,7 @@ def cross_validate(frame: pd.DataFrame, learners: Sequence[str], cv: str = "grou
         oof_parts.append(pd.DataFrame({"learner": learner, "group": frame["group"], "family": frame["family"],
                                        "fold": fold_of, **{t: frame[t] for t in TARGETS},
                                        **{f"pred_{k}": v for k, v in cols.items()}}))
+    bar.close()
     oof = pd.concat(oof_parts, ignore_index=True)
     rows = []
     for learner in learners:
@@ -135,20 +142,21 @@ def format_table(table: pd.DataFrame) -> str:
         lines.append("| model | " + " | ".join(cols) + " |")
         lines.append("|---|" + "---|" * len(cols))
         for _, r in sub.iterrows():
-            vals = [f"{int(r[c])}" if c == "n" else f"{r[c]:.3f}" for c in cols]
+            vals = ["-" if pd.isna(r[c]) else f"{int(r[c])}" if c == "n" else f"{r[c]:.3f}" for c in cols]
             lines.append(f"| {r['learner']} | " + " | ".join(vals) + " |")
     return "\n".join(lines)
 
 
 def learning_curve(frame: pd.DataFrame, learners: Sequence[str], *, fractions=(0.2, 0.4, 0.6, 0.8, 1.0),
                    n_splits: int = 5, seed: int = 0, preset: str = "na-chem-2026-11-26",
-                   X: np.ndarray | None = None) -> pd.DataFrame:
+                   X: np.ndarray | None = None, progress: Reporter | None = None) -> pd.DataFrame:
     """Grouped-CV MAE when each training fold is subsampled to a fraction of its compositions."""
     if X is None:
         X = NacondModel(preset=preset).features(frame)
     rng = np.random.default_rng(seed)
     rows = []
     fold_list = list(splits(frame, "grouped", n_splits=n_splits, seed=seed))
+    bar = (progress or silent()).task("learning curve", len(learners) * len(fractions))
     for learner in learners:
         for frac in fractions:
             preds = {t: np.full(len(frame), np.nan) for t in TARGETS}
@@ -166,4 +174,6 @@ def learning_curve(frame: pd.DataFrame, learners: Sequence[str], *, fractions=(0
                 m = metrics(t, frame[t].to_numpy(), preds[t])
                 rows.append({"learner": learner, "target": t, "fraction": frac,
                              "n_train": float(np.mean(n_tr)), "mae": m.get("mae", np.nan)})
+            bar.advance(detail=f"{learner} {frac:.0%}")
+    bar.close()
     return pd.DataFrame(rows)

@@ -54,99 +54,117 @@ def structure_features(structures) -> np.ndarray:
     return np.array([fz.featurize(s) for s in structures], dtype=float)
 
 
-def comparison_models(sub: pd.DataFrame, structures, config, *, seed: int = 0, preset: str = "na-chem-2026-11-26"):
+def comparison_models(sub: pd.DataFrame, structures, config, *, seed: int = 0, preset: str = "na-chem-2026-11-26",
+                      on_epoch=None):
     """The models of the structure benchmark on one frame: composition ET (features ``Xc``), structure-featurizer
-    ET (composition + occupancy-aware structure features) and the GNN ensemble."""
+    ET (composition + occupancy-aware structure features) and the GNN ensemble (``on_epoch`` called after each of
+    its epochs)."""
     from ml.models.gnn import GNNRegressor
 
     Xc = NacondModel(preset=preset).features(sub)
     Xs = np.hstack([Xc, structure_features(structures)])
     graphs = graphs_for(structures, config)
     extra = {"structure_features_et": (lambda: NacondModel(learner="extra_trees", preset=preset, seed=seed), Xs),
-             "gnn": (lambda: GNNRegressor(config), graphs)}
+             "gnn": (lambda: GNNRegressor(config, on_epoch=on_epoch), graphs)}
     return Xc, extra, graphs
 
 
-def train_gnn(cfg: TrainConfig, *, log_to_mlflow: bool = True, gnn_overrides: dict | None = None) -> dict:
+def train_gnn(cfg: TrainConfig, *, log_to_mlflow: bool = True, gnn_overrides: dict | None = None,
+              progress=None) -> dict:
+    """Structures -> graphs -> CV -> GNN ensemble on all structured compositions -> model directory, inside one
+    MLflow run (opened first) when ``log_to_mlflow``; ``progress`` (training.progress.Reporter) shows epochs."""
     from ml.data import sha256_of
     from ml.models.gnn import TARGETS, GNNConfig, GNNEnsemble
-    from training import plots
+    from training import plots, tracking
     from training.evaluate import cross_validate, format_table
-    from training.train import _git_sha, prepare
+    from training.progress import silent
+    from training.train import _dataset_name, _git_sha, _write_csv, prepare
 
+    rep = progress or silent()
     t0 = time.perf_counter()
-    _, frame, info = prepare(cfg)
-    sub, mapped, report = structured_frame(frame)
-    if len(sub) < 3:
-        raise ValueError(f"only {len(sub)} compositions of {cfg.data!r} have a parent structure; the GNN needs 3")
-    config = GNNConfig(seed=cfg.seed, **(gnn_overrides or {}))
-    structures = [m.structure for m in mapped]
-    from ml.models.manifest import staged_dir
-
-    with staged_dir(Path(cfg.out), cfg.force) as out:
-        results: dict = {"data": info, "structures": report, "config": cfg.to_dict(), "gnn_config": vars(config)}
-        log.info("%d of %d compositions have a structure; %d fall back to composition-only models",
-                 report["with_structure"], report["compositions"], report["fallback_composition_only"])
-        cv_result = None
-        if cfg.cv != "none":
-            t_cv = time.perf_counter()
-            Xc, extra, graphs = comparison_models(sub, structures, config, seed=cfg.seed, preset=cfg.preset)
-            cv_result = cross_validate(sub, [*BASELINES, "extra_trees"], cfg.cv, n_splits=cfg.n_splits, seed=cfg.seed,
-                                       preset=cfg.preset, X=Xc, extra=extra)
-            results["cv_seconds"] = round(time.perf_counter() - t_cv, 1)
-            results["cv"] = cv_result.table.to_dict("records")
-            results["cv_table_md"] = format_table(cv_result.table)
-            cv_result.table.to_csv(out / f"cv_{cfg.cv}_metrics.csv", index=False)
-            (out / f"cv_{cfg.cv}_splits.json").write_text(json.dumps(cv_result.folds, indent=1))
-            plots.parity(cv_result.oof, "gnn", out / f"parity_{cfg.cv}.png", title=f"GNN ensemble, {cfg.cv} CV")
-        else:
-            graphs = graphs_for(structures, config)
-        t_fit = time.perf_counter()
-        Y = sub[list(TARGETS)].to_numpy(dtype=float)
-        ens = GNNEnsemble(config).fit(list(graphs), Y)
-        results["fit_seconds"] = round(time.perf_counter() - t_fit, 1)
-        elements = sorted({el for s in structures for el in s.composition.get_el_amt_dict()})
-        spacegroups = sorted({int(s.get_space_group_info(symprec=0.1)[1]) for s in structures})
+    with tracking.run(cfg.tracking_uri, cfg.experiment, f"gnn-{cfg.cv}", enabled=log_to_mlflow) as run:
+        rep.step(f"reading {cfg.data}")
+        rows, frame, info = prepare(cfg)
         csv_path = Path(cfg.data) / "data.csv" if Path(cfg.data).is_dir() else Path(cfg.data)
-        ens.save(out, extra={"dataset_sha256": sha256_of(csv_path), "git_sha": _git_sha(), "data_info": info,
-                             "structures": {k: v for k, v in report.items() if k != "fallback_reasons"},
-                             "training_domain": {"elements": elements, "spacegroups": spacegroups},
-                             "training_groups": sub["group"].tolist(), "cv": cfg.cv,
-                             "metrics": {r["learner"] + "/" + r["target"]: {k: v for k, v in r.items()
-                                                                          if k not in ("learner", "target")}
-                                         for r in results.get("cv", [])}})
-        (out / "structures_report.json").write_text(json.dumps(report, indent=1))
-        (out / "config.json").write_text(json.dumps({**cfg.to_dict(), "gnn": vars(config)}, indent=2))
-        (out / "README.md").write_text(
-            f"# nacond GNN ensemble\n\nTrained by `nacond train --data {cfg.data} --model gnn --cv {cfg.cv} --out "
-            f"{cfg.out}`.\n\nStructures: {report['with_structure']} of {report['compositions']} compositions "
-            f"mapped onto prototypes ({report['by_prototype']}); {report['fallback_composition_only']} fall back to "
-            "the "
-            f"composition model.\n\nGNN: {vars(config)}\n\n## Cross-validation ({cfg.cv}, structured compositions)\n"
-            f"{results.get('cv_table_md', 'not run (--cv none)')}\n")
-        results["train_seconds"] = round(time.perf_counter() - t0, 1)
-    if log_to_mlflow:
-        results["mlflow"] = _log(cfg, info, results, Path(cfg.out))
+        dataset_sha = sha256_of(csv_path)
+        rep.step(f"mapping {len(frame)} compositions onto parent structures")
+        sub, mapped, report = structured_frame(frame)
+        if len(sub) < 3:
+            raise ValueError(f"only {len(sub)} compositions of {cfg.data!r} have a parent structure; the GNN needs 3")
+        config = GNNConfig(seed=cfg.seed, **(gnn_overrides or {}))
+        structures = [m.structure for m in mapped]
+        from ml.models.manifest import check_output_dir, staged_dir
+
+        final = Path(cfg.out)
+        check_output_dir(final, cfg.force)
+        with staged_dir(final, cfg.force) as out:  # renamed into place only when everything is written
+            results: dict = {"data": info, "structures": report, "config": cfg.to_dict(), "gnn_config": vars(config)}
+            if run is not None:
+                run.mlflow.log_params({k: v for k, v in cfg.to_dict().items() if v is not None})
+                run.mlflow.log_params({f"gnn_{k}": v for k, v in results["gnn_config"].items()})
+                run.mlflow.log_params({f"data_{k}": v for k, v in info.items()})
+                run.log_dataset(rows, csv_path, dataset_sha, name=_dataset_name(cfg.data))
+                results["mlflow"] = run.info()
+            log.info("%d of %d compositions have a structure; %d fall back to composition-only models",
+                     report["with_structure"], report["compositions"], report["fallback_composition_only"])
+            cv_result = None
+            if cfg.cv != "none":
+                t_cv = time.perf_counter()
+                rep.step(f"building crystal graphs and structure features of {len(sub)} structures")
+                from training.evaluate import splits
+
+                n_folds = sum(1 for _ in splits(sub, cfg.cv, n_splits=cfg.n_splits, seed=cfg.seed))
+                with rep.task("GNN epochs in CV", n_folds * config.n_models * config.epochs) as epochs:
+                    Xc, extra, graphs = comparison_models(sub, structures, config, seed=cfg.seed, preset=cfg.preset,
+                                                          on_epoch=epochs.advance)
+                    cv_result = cross_validate(sub, [*BASELINES, "extra_trees"], cfg.cv, n_splits=cfg.n_splits,
+                                               seed=cfg.seed, preset=cfg.preset, X=Xc, extra=extra, progress=rep)
+                results["cv_seconds"] = round(time.perf_counter() - t_cv, 1)
+                results["cv"] = cv_result.table.to_dict("records")
+                results["cv_table_md"] = format_table(cv_result.table)
+                results["headline"] = tracking.headline_metrics(cv_result.table, "gnn")
+                _write_csv(cv_result.table, out / f"cv_{cfg.cv}_metrics.csv")
+                (out / f"cv_{cfg.cv}_splits.json").write_text(json.dumps(cv_result.folds, indent=1))
+                plots.parity(cv_result.oof, "gnn", out / f"parity_{cfg.cv}.png", title=f"GNN ensemble, {cfg.cv} CV")
+                if run is not None:
+                    run.log_metrics(results["headline"])
+            else:
+                rep.step(f"building crystal graphs of {len(sub)} structures")
+                graphs = graphs_for(structures, config)
+            t_fit = time.perf_counter()
+            Y = sub[list(TARGETS)].to_numpy(dtype=float)
+            with rep.task(f"GNN ensemble on all {len(sub)} structures: {config.n_models} members x {config.epochs} "
+                          "epochs", config.n_models * config.epochs) as epochs:
+                ens = GNNEnsemble(config).fit(list(graphs), Y, on_epoch=epochs.advance)
+            results["fit_seconds"] = round(time.perf_counter() - t_fit, 1)
+            elements = sorted({el for s in structures for el in s.composition.get_el_amt_dict()})
+            spacegroups = sorted({int(s.get_space_group_info(symprec=0.1)[1]) for s in structures})
+            ens.save(out, extra={"dataset_sha256": dataset_sha, "git_sha": _git_sha(), "data_info": info,
+                                 "structures": {k: v for k, v in report.items() if k != "fallback_reasons"},
+                                 "training_domain": {"elements": elements, "spacegroups": spacegroups},
+                                 "training_groups": sub["group"].tolist(), "cv": cfg.cv,
+                                 "metrics": {r["learner"] + "/" + r["target"]: {k: v for k, v in r.items()
+                                                                              if k not in ("learner", "target")}
+                                             for r in results.get("cv", [])}})
+            (out / "structures_report.json").write_text(json.dumps(report, indent=1))
+            (out / "config.json").write_text(json.dumps({**cfg.to_dict(), "gnn": vars(config)}, indent=2))
+            (out / "README.md").write_text(
+                f"# nacond GNN ensemble\n\nTrained by `nacond train --data {cfg.data} --model gnn --cv {cfg.cv} --out "
+                f"{cfg.out}`.\n\nStructures: {report['with_structure']} of {report['compositions']} compositions "
+                f"mapped onto prototypes ({report['by_prototype']}); {report['fallback_composition_only']} fall "
+                f"back to the composition model.\n\nGNN: {vars(config)}\n\n## Cross-validation ({cfg.cv}, structured "
+                f"compositions)\n{results.get('cv_table_md', 'not run (--cv none)')}\n")
+        results["plots"] = [str(p) for p in sorted(final.glob("*.png"))]
+        if run is not None:
+            rep.step("MLflow: logging metrics and the model directory")
+            _log(run, results, final)
+    results["train_seconds"] = round(time.perf_counter() - t0, 1)
     return results
 
 
-def _log(cfg: TrainConfig, info: dict, results: dict, out: Path) -> dict:
-    from training import tracking
-
-    mlflow, uri = tracking.start(cfg.tracking_uri, cfg.experiment)
-    with mlflow.start_run(run_name=f"gnn-{cfg.cv}") as run:
-        mlflow.log_params({k: v for k, v in cfg.to_dict().items() if v is not None})
-        mlflow.log_params({f"gnn_{k}": v for k, v in results["gnn_config"].items()})
-        mlflow.log_params({f"data_{k}": v for k, v in info.items()})
-        s = results["structures"]
-        mlflow.log_metrics({"structures_mapped": s["with_structure"],
-                            "structures_fallback": s["fallback_composition_only"],
-                            "fit_seconds": results["fit_seconds"]})
-        for r in results.get("cv", []):
-            for k, v in r.items():
-                if k in ("learner", "target") or v is None or pd.isna(v):
-                    continue
-                mlflow.log_metric(f"{cfg.cv}.{r['learner']}.{r['target']}.{k}", float(v))
-        mlflow.log_dict(results["structures"], "structures_report.json")
-        mlflow.log_artifacts(str(out), artifact_path="model")
-        return {"tracking_uri": uri, "run_id": run.info.run_id, "experiment": cfg.experiment}
+def _log(run, results: dict, out: Path) -> None:
+    s = results["structures"]
+    run.log_metrics({"structures_mapped": s["with_structure"], "structures_fallback": s["fallback_composition_only"],
+                     "fit_seconds": results["fit_seconds"]})
+    run.mlflow.log_dict(results["structures"], "structures_report.json")
+    run.mlflow.log_artifacts(str(out), artifact_path="model")

@@ -1,5 +1,6 @@
-"""``nacond train``: featurize -> grouped CV (model + both baselines) -> fit on all data -> model directory
--> MLflow run (params, metrics, plots, config, split ids, model; registered)."""
+"""``nacond train``: one MLflow run around featurize -> grouped CV (model + both baselines) -> fit on all data ->
+model directory -> log (params, dataset input, headline metrics, CV table, plots, config, split ids, model with
+signature; registered)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from ml.targets import training_frame
 from training import plots
 from training.config import TrainConfig
 from training.evaluate import cross_validate, format_table, learning_curve
+from training.progress import Reporter, silent
 
 log = logging.getLogger(__name__)
 
@@ -74,46 +76,74 @@ def prepare(cfg: TrainConfig) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     return rows, frame, info
 
 
-def train(cfg: TrainConfig, *, log_to_mlflow: bool = True) -> dict:
+def train(cfg: TrainConfig, *, log_to_mlflow: bool = True, progress: Reporter | None = None) -> dict:
+    """Featurize -> CV (model + both baselines) -> fit on all data -> model directory, all inside one MLflow run
+    (opened first, so its duration is the work's) when ``log_to_mlflow``. ``progress`` shows steps and bars."""
+    from training import tracking
+
+    rep = progress or silent()
     t0 = time.perf_counter()
-    rows, frame, info = prepare(cfg)
-    model = NacondModel(learner=cfg.model, preset=cfg.preset, seed=cfg.seed, mobile_ion=cfg.mobile_ion)
-    X = model.features(frame)
-    final = Path(cfg.out)
-    check_output_dir(final, cfg.force)  # before the work, not after it
-    with staged_dir(final, cfg.force) as out:
-        results = _train_into(cfg, rows, frame, info, model, X, out, t0)
+    results: dict = {"config": cfg.to_dict()}
     if log_to_mlflow:
-        results["mlflow"] = _log(cfg, info, results, final, None)
+        rep.step(f"MLflow: opening a run in experiment {cfg.experiment!r} "
+                 f"({tracking.resolve_tracking_uri(cfg.tracking_uri)})")
+    with tracking.run(cfg.tracking_uri, cfg.experiment, f"{cfg.model}-{cfg.cv}", enabled=log_to_mlflow) as run:
+        rep.step(f"reading {cfg.data}")
+        rows, frame, info = prepare(cfg)
+        results["data"] = info
+        csv_path = Path(cfg.data) / "data.csv" if Path(cfg.data).is_dir() else Path(cfg.data)
+        dataset_sha = sha256_of(csv_path)
+        if run is not None:
+            run.mlflow.log_params({k: v for k, v in cfg.to_dict().items() if v is not None})
+            run.mlflow.log_params({f"data_{k}": v for k, v in info.items()})
+            run.log_dataset(rows, csv_path, dataset_sha, name=_dataset_name(cfg.data))
+            results["mlflow"] = run.info()
+        final = Path(cfg.out)
+        check_output_dir(final, cfg.force)  # before the work, not after it
+        rep.step(f"featurizing {info['compositions']} compositions ({info['rows']} rows, preset {cfg.preset})")
+        model = NacondModel(learner=cfg.model, preset=cfg.preset, seed=cfg.seed, mobile_ion=cfg.mobile_ion)
+        X = model.features(frame)
+        with staged_dir(final, cfg.force) as out:  # renamed into place only when everything is written
+            _train_into(cfg, rows, frame, info, model, X, out, rep, run, dataset_sha, results)
+        results["plots"] = [str(p) for p in sorted(final.glob("*.png"))]
+        if run is not None:
+            rep.step("MLflow: logging metrics, artifacts and the pyfunc model (registering it)")
+            results["mlflow"] = _log(run, cfg, results, final)
+    results["train_seconds"] = round(time.perf_counter() - t0, 2)
     return results
 
 
-def _train_into(cfg: TrainConfig, rows, frame, info, model, X, out: Path, t0: float) -> dict:
+def _train_into(cfg: TrainConfig, rows, frame, info, model, X, out: Path, rep: Reporter, run, dataset_sha: str,
+                results: dict) -> None:
     """Everything a model directory holds, written into ``out`` (a staging folder renamed into place)."""
-    results: dict = {"data": info, "config": cfg.to_dict()}
+    from training import tracking
+
     cv_result = None
     if cfg.cv != "none":
         learners = list(dict.fromkeys([*BASELINES, cfg.model]))
         cv_result = cross_validate(frame, learners, cfg.cv, n_splits=cfg.n_splits, seed=cfg.seed,
-                                   preset=cfg.preset, X=X)
-        results["cv"] = cv_result.table.to_dict("records")
-        results["cv_table_md"] = format_table(cv_result.table)
-        cv_result.table.to_csv(out / f"cv_{cfg.cv}_metrics.csv", index=False)
-        cv_result.oof.to_csv(out / f"cv_{cfg.cv}_oof.csv", index=False)
+                                   preset=cfg.preset, X=X, progress=rep)
+        table = cv_result.table
+        results["cv"] = table.to_dict("records")
+        results["cv_table_md"] = format_table(table)
+        results["headline"] = tracking.headline_metrics(table, cfg.model)
+        _write_csv(table, out / f"cv_{cfg.cv}_metrics.csv")
+        _write_csv(cv_result.oof, out / f"cv_{cfg.cv}_oof.csv")
         (out / f"cv_{cfg.cv}_splits.json").write_text(json.dumps(cv_result.folds, indent=1))
         plots.parity(cv_result.oof, cfg.model, out / f"parity_{cfg.cv}.png",
                      title=f"{cfg.model}, {cfg.cv} CV (out-of-fold)")
         if cfg.learning_curve and cfg.cv == "grouped":
             curve = learning_curve(frame, list(dict.fromkeys(["family_median", cfg.model])),
-                                   n_splits=cfg.n_splits, seed=cfg.seed, preset=cfg.preset, X=X)
-            curve.to_csv(out / "learning_curve.csv", index=False)
+                                   n_splits=cfg.n_splits, seed=cfg.seed, preset=cfg.preset, X=X, progress=rep)
+            _write_csv(curve, out / "learning_curve.csv")
             plots.learning_curve(curve, out / "learning_curve.png")
+        if run is not None:
+            run.log_metrics(results["headline"])
+    rep.step(f"fitting {cfg.model} on all {info['compositions']} compositions")
     t_fit = time.perf_counter()
     model.fit(frame, X=X)
-    fit_s = time.perf_counter() - t_fit
-    results["fit_seconds"] = round(fit_s, 2)
-    csv_path = Path(cfg.data) / "data.csv" if Path(cfg.data).is_dir() else Path(cfg.data)
-    extra = {"dataset_sha256": sha256_of(csv_path), "git_sha": _git_sha(), "data_info": info,
+    results["fit_seconds"] = round(time.perf_counter() - t_fit, 2)
+    extra = {"dataset_sha256": dataset_sha, "git_sha": _git_sha(), "data_info": info,
              "metrics": {r["learner"] + "/" + r["target"]: {k: v for k, v in r.items()
                                                           if k not in ("learner", "target")}
                          for r in results.get("cv", [])}, "cv": cfg.cv}
@@ -122,8 +152,9 @@ def _train_into(cfg: TrainConfig, rows, frame, info, model, X, out: Path, t0: fl
     from ml.models.arrhenius import ArrheniusModel
 
     if info["n_ea"] >= 3:
-        ArrheniusModel(learner=model.learner if model.learner in ("extra_trees", "random_forest") else "extra_trees",
-                       preset=cfg.preset, seed=cfg.seed, mobile_ion=cfg.mobile_ion).fit(
+        rep.step("fitting the sigma(T) (Arrhenius) model on every temperature")
+        ArrheniusModel(learner=model.learner if model.learner in ("extra_trees", "random_forest")
+                       else "extra_trees", preset=cfg.preset, seed=cfg.seed, mobile_ion=cfg.mobile_ion).fit(
             rows[rows["mobile_ion"].eq(cfg.mobile_ion)]).save(out / "arrhenius")
         results["arrhenius_fit_seconds"] = round(time.perf_counter() - t_arr, 2)
     else:
@@ -132,8 +163,22 @@ def _train_into(cfg: TrainConfig, rows, frame, info, model, X, out: Path, t0: fl
                     "predictions at other temperatures are unavailable and Ea is not predicted", info["n_ea"])
     (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
     (out / "README.md").write_text(_readme(cfg, info, results))
-    results["train_seconds"] = round(time.perf_counter() - t0, 2)
-    return results
+
+
+def _dataset_name(data: str) -> str:
+    p = Path(data)
+    return p.name if p.is_dir() else p.parent.name + "/" + p.stem
+
+
+def _write_csv(df: pd.DataFrame, path: Path) -> None:
+    """A CSV whose numbers are rounded to their meaning (ml.utils.round_column)."""
+    from ml.utils import round_column
+
+    df = df.copy()
+    for c in df.columns:
+        if pd.api.types.is_float_dtype(df[c]):
+            df[c] = df[c].map(lambda v, c=c: round_column(c, v))
+    df.to_csv(path, index=False)
 
 
 def _readme(cfg: TrainConfig, info: dict, results: dict) -> str:
@@ -143,24 +188,16 @@ def _readme(cfg: TrainConfig, info: dict, results: dict) -> str:
             f"{results.get('cv_table_md', 'not run (--cv none)')}\n")
 
 
-def _log(cfg: TrainConfig, info: dict, results: dict, out: Path, cv_result) -> dict:
+def _log(run, cfg: TrainConfig, results: dict, out: Path) -> dict:
+    """Artifacts and the registered pyfunc into the open run; returns where they are."""
     from training import tracking
 
-    mlflow, uri = tracking.start(cfg.tracking_uri, cfg.experiment)
-    with mlflow.start_run(run_name=f"{cfg.model}-{cfg.cv}") as run:
-        mlflow.log_params({k: v for k, v in cfg.to_dict().items() if v is not None})
-        mlflow.log_params({f"data_{k}": v for k, v in info.items()})
-        for r in results.get("cv", []):
-            for k, v in r.items():
-                if k in ("learner", "target") or v is None or pd.isna(v):
-                    continue
-                mlflow.log_metric(f"{cfg.cv}.{r['learner']}.{r['target']}.{k}", float(v))
-        mlflow.log_metric("fit_seconds", results["fit_seconds"])
-        mlflow.log_dict(cfg.to_dict(), "config.json")
-        for p in sorted(out.glob("*.png")) + sorted(out.glob("cv_*")) + sorted(out.glob("learning_curve.csv")):
-            mlflow.log_artifact(str(p), artifact_path="evaluation")
-        name = cfg.register_as or f"nacond-{cfg.model}"
-        info_model = tracking.log_pyfunc(mlflow, out, name)
-        return {"tracking_uri": uri, "run_id": run.info.run_id, "experiment": cfg.experiment,
-                "registered_model": name, "model_uri": info_model.model_uri,
-                "registered_version": getattr(info_model, "registered_model_version", None)}
+    mlflow = run.mlflow
+    mlflow.log_metrics({"fit_seconds": results["fit_seconds"]})
+    mlflow.log_dict(cfg.to_dict(), "config.json")
+    for p in sorted(out.glob("*.png")) + sorted(out.glob("cv_*")) + sorted(out.glob("learning_curve.csv")):
+        mlflow.log_artifact(str(p), artifact_path="evaluation")
+    name = cfg.register_as or f"nacond-{cfg.model}"
+    info_model = tracking.log_pyfunc(mlflow, out, name)
+    return {**run.info(), "registered_model": name, "model_uri": info_model.model_uri,
+            "registered_version": getattr(info_model, "registered_model_version", None)}

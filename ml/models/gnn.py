@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -169,7 +170,9 @@ class GNNEnsemble:
         self.meta: dict = {}
 
     # -- training ---------------------------------------------------------------------------------------
-    def fit(self, graphs: list, Y: np.ndarray) -> GNNEnsemble:
+    def fit(self, graphs: list, Y: np.ndarray, on_epoch: Callable[[], None] | None = None) -> GNNEnsemble:
+        """Train ``n_models`` members; ``on_epoch`` (e.g. a progress bar's advance) is called after every epoch
+        of every member."""
         import torch
         from torch_geometric.data import Batch
 
@@ -195,7 +198,7 @@ class GNNEnsemble:
             torch.manual_seed(cfg.seed * 1000 + k)
             idx = rng.choice(n, size=n, replace=True) if cfg.bootstrap else np.arange(n)
             net = _network(cfg.hidden, cfg.n_layers, cfg.n_rbf, cfg.dropout)
-            self._train_one(net, Batch.from_data_list([graphs[i] for i in idx]), Z[idx])
+            self._train_one(net, Batch.from_data_list([graphs[i] for i in idx]), Z[idx], on_epoch)
             self.members.append(net)
             out = np.setdiff1d(np.arange(n), idx)
             if len(out):
@@ -207,7 +210,7 @@ class GNNEnsemble:
         self.fit_seconds = time.perf_counter() - t0
         return self
 
-    def _train_one(self, net, batch, Z: np.ndarray) -> None:
+    def _train_one(self, net, batch, Z: np.ndarray, on_epoch: Callable[[], None] | None = None) -> None:
         import torch
 
         cfg = self.config
@@ -222,6 +225,8 @@ class GNNEnsemble:
             loss.backward()
             opt.step()
             sched.step()
+            if on_epoch is not None:
+                on_epoch()
         net.eval()
 
     def _calibrate(self, graphs, Z, oob_pred) -> None:
@@ -323,13 +328,14 @@ class GNNRegressor:
     """The CV harness's interface: ``fit(frame, X=graphs)`` / ``predict(frame, X=graphs)`` on per-composition
     frames (target columns as in :mod:`ml.targets`); ``X`` is a row-aligned sequence of graphs."""
 
-    def __init__(self, config: GNNConfig | None = None, **overrides):
+    def __init__(self, config: GNNConfig | None = None, on_epoch: Callable[[], None] | None = None, **overrides):
         self.ensemble = GNNEnsemble(config, **overrides)
+        self.on_epoch = on_epoch
 
     def fit(self, frame, X) -> GNNRegressor:
         Y = np.column_stack([frame[t].to_numpy(dtype=float) if t in frame else np.full(len(frame), np.nan)
                              for t in TARGETS])
-        self.ensemble.fit(list(X), Y)
+        self.ensemble.fit(list(X), Y, on_epoch=self.on_epoch)
         return self
 
     def predict(self, frame, X):
