@@ -78,7 +78,8 @@ def training_frame(rows: pd.DataFrame, mobile_ion: str = "Na") -> pd.DataFrame:
     Returns columns: ``group`` (reduced formula), ``formula`` (first reported normalised formula),
     ``family``, ``structure_type``, ``log10_sigma_S_cm``, ``ea_eV``, ``ea_regime`` (``rt`` or, when no
     room-temperature-regime Ea exists, the regime of the value used), ``n_rt_rows``, ``n_ea_rows`` (Ea rows
-    used), ``entry_ids`` (comma-separated source rows), ``dois``.
+    used), ``entry_ids`` (comma-separated source rows), ``dois``, ``references`` (sources without a DOI),
+    ``log10_sigma_rt_spread`` (max - min of the 20-30 degC values, decades).
     """
     df = rows[rows["mobile_ion"].eq(mobile_ion) & is_primary(rows)].copy()
     df["group"] = df["formula"].map(lambda f: parse_formula(f).reduced_formula)
@@ -108,6 +109,9 @@ def training_frame(rows: pd.DataFrame, mobile_ion: str = "Na") -> pd.DataFrame:
             "n_ea_rows": int(len(ea)),
             "entry_ids": ",".join(grp["entry_id"]),
             "dois": ";".join(sorted({d for d in grp["doi"] if d})),
+            "references": ";".join(sorted({r for r, d in zip(grp.get("reference", pd.Series("", index=grp.index)),
+                                                             grp["doi"], strict=True) if r and not d})),
+            "log10_sigma_rt_spread": float(ls.max() - ls.min()) if len(ls) > 1 else (0.0 if len(ls) else np.nan),
             "sigma_rt_S_cm": float(10 ** ls.median()) if not ls.empty else np.nan,
         })
     return pd.DataFrame(out)

@@ -64,6 +64,11 @@ class PredictionResult:
     model_version: str
     family: str
     temperature_K: float = ROOM_TEMPERATURE_K
+    # measured values of this composition (reduced formula) in the training data; the prediction stays the model's
+    measured_log10_sigma_S_cm: float | None = None  # median of the 20-30 degC rows
+    n_measurements: int = 0  # 20-30 degC rows behind that median
+    measured_spread_decades: float | None = None  # max - min of those rows
+    measured_sources: tuple[str, ...] = ()  # DOIs / references of the composition's rows
     ok: bool = field(default=True, repr=False)
 
     def to_row(self) -> dict[str, Any]:
@@ -76,6 +81,7 @@ class PredictionResult:
         d["log10_sigma_interval"] = list(self.log10_sigma_interval)
         d["ea_interval_eV"] = list(self.ea_interval_eV)
         d["domain_notes"] = list(self.domain_notes)
+        d["measured_sources"] = list(self.measured_sources)
         return d
 
 
@@ -107,6 +113,10 @@ def flat_row(d: dict[str, Any]) -> dict[str, Any]:
         "ea_eV": d["ea_eV"], "ea_lo_eV": d["ea_interval_eV"][0], "ea_hi_eV": d["ea_interval_eV"][1],
         "in_domain": d["in_domain"], "domain_notes": "; ".join(d["domain_notes"]),
         "neighbours": "; ".join(f"{n['formula']} ({n['doi'] or '-'})" for n in d["neighbours"]),
+        "measured_log10_sigma_S_cm": d.get("measured_log10_sigma_S_cm"),
+        "n_measurements": d.get("n_measurements", 0),
+        "measured_spread_decades": d.get("measured_spread_decades"),
+        "measured_sources": "; ".join(d.get("measured_sources") or []),
         "error": "",
     }
 
@@ -117,6 +127,11 @@ def _describe(x: Any) -> str:
 
 
 def to_formula(x: Any, allow_paths: bool = True) -> str:
+    """Validate any supported input and return a normalised formula string (see :func:`resolve_input`)."""
+    return resolve_input(x, allow_paths)[0]
+
+
+def resolve_input(x: Any, allow_paths: bool = True) -> tuple[str, list[str]]:
     """Validate any supported input and return a normalised formula string (errors name the input).
 
     Accepts a formula string, a CIF path (``str`` ending in ``.cif`` or ``pathlib.Path``; only with
@@ -130,16 +145,28 @@ def to_formula(x: Any, allow_paths: bool = True) -> str:
             raise NacondError(f"{_describe(x)!r} looks like a file path; this service reads formulas only "
                               "(post CIF content in 'cif' instead)")
         x = read_cif(Path(x))
+    notes: list[str] = []
     if hasattr(x, "sites") and hasattr(x, "composition"):
-        x = check_size(x, f"structure {_describe(x)}").composition
+        structure = check_size(x, f"structure {_describe(x)}")
+        x = structure.composition
+        stated = getattr(structure, "properties", {}).get("cif_formula_sum")
+        if stated:
+            from ml.structures.cif import formula_disagreement
+
+            why = formula_disagreement(structure, stated)
+            if why:
+                label = structure.properties.get("cif_label", "the CIF")
+                notes.append(f"{label}: {why}; predicted for the stated formula")
+                log.warning("%s: %s; predicting for the stated formula", label, why)
+                return normalised_formula(stated.replace(" ", "")), notes
     if isinstance(x, Composition):
         text = x.formula.replace(" ", "")
         if any(amt < 0 for amt in x.values()):
             raise NacondError(f"composition {text!r} has a negative amount")
         parse_formula(text)  # rejects dummy species and empty compositions, naming the input
-        return text
+        return text, notes
     if isinstance(x, str):
-        return normalised_formula(x)
+        return normalised_formula(x), notes
     raise NacondError(f"cannot predict for {_describe(x)!r} of type {type(x).__name__}: give a formula string, "
                       "a CIF path, or a pymatgen Composition/Structure")
 
@@ -160,6 +187,26 @@ class Predictor:
         digest = "".join(v[:6] for v in sorted(info.get("files_sha256", {}).values()))[:12]
         self.model_version = f"{model.learner}@{digest or 'unsaved'}"
         self.mobile_ion = model.mobile_ion
+        self._measured_index: dict[str, int] | None = None
+
+    def _measured(self, formula: str) -> dict[str, Any]:
+        """What the training data hold for this composition (reduced formula), or nothing."""
+        if self._measured_index is None:
+            rows = self.model.meta.get("training_rows", {})
+            forms = rows.get("group") or [parse_formula(f).reduced_formula for f in rows.get("formula", [])]
+            self._measured_index = {g: i for i, g in enumerate(forms)}
+        i = self._measured_index.get(parse_formula(formula).reduced_formula)
+        if i is None:
+            return {}
+        rows = self.model.meta["training_rows"]
+        n = int((rows.get("n_rt_rows") or [0] * (i + 1))[i] or 0)
+        srcs = [s for key in ("dois", "references") for s in ((rows.get(key) or [""] * (i + 1))[i] or "").split(";")
+                if s]
+        return {"measured_log10_sigma_S_cm": _none_if_nan(rows["log10_sigma_S_cm"][i]) if n else None,
+                "n_measurements": n,
+                "measured_spread_decades": _none_if_nan((rows.get("log10_sigma_rt_spread") or [None] * (i + 1))[i])
+                if n else None,
+                "measured_sources": tuple(srcs)}
 
     @classmethod
     def load(cls, source: str | Path | None = None, *, tracking_uri: str | None = None) -> Predictor:
@@ -192,8 +239,8 @@ class Predictor:
 
     def predict(self, x: Any, temperature_K: float | str | None = None) -> PredictionResult:
         """Predict one input; raises a ``ValueError`` subclass naming the input when it is not usable.
-        ``temperature_K`` (a number in K, or "60C"/"333K"): sigma at that temperature from the Arrhenius model,
-        whose Ea is then the one the sigma(T) curve implies; default: the direct 25 degC model."""
+        ``temperature_K`` (a number in K, or "60C"/"333K"): sigma at that temperature on the Arrhenius curve
+        anchored at the 25 degC prediction (same number at 25 degC; its slope is the reported Ea); default 25 degC."""
         return self.predict_many([x], on_error="raise", temperature_K=temperature_K)[0]
 
     def predict_many(self, xs: Iterable[Any], on_error: OnError = "raise",
@@ -216,10 +263,14 @@ class Predictor:
         xs = [xs] if isinstance(xs, str | Path) or hasattr(xs, "composition") or hasattr(xs, "get_el_amt_dict") \
             else list(xs)
         formulas: list[str | None] = []
+        input_notes: dict[int, list[str]] = {}
         failures: dict[int, PredictionFailure] = {}
         for i, x in enumerate(xs):
             try:
-                formulas.append(to_formula(x, allow_paths=allow_paths))
+                f, why = resolve_input(x, allow_paths=allow_paths)
+                formulas.append(f)
+                if why:
+                    input_notes[i] = why
             except NacondError as exc:
                 if on_error == "raise":
                     if len(xs) > 1:
@@ -237,12 +288,17 @@ class Predictor:
         amounts = [parse_formula(f).get_el_amt_dict() for f in fs]
         fams = np.array([infer_family(a) for a in amounts])
         X = self.model.kernel.transform_compositions(amounts, families=fams)
-        notes, neigh = self.model.domain(fs, X, self.mobile_ion, amounts=amounts, families=list(fams))
-        if t_k is None:
-            pred = self.model.predict_arrays(X, fams)
-        else:
-            pred = self.arrhenius.predict(X, fams, t_k)
-            notes = [n + extra for n, extra in zip(notes, self.arrhenius.notes(fams, t_k), strict=True)]
+        pred = self.model.predict_arrays(X, fams)
+        notes, neigh = self.model.domain(fs, X, self.mobile_ion, amounts=amounts, families=list(fams),
+                                         tree_spread=pred.get("log10_sigma_S_cm_scale"))
+        notes = [input_notes.get(i, []) + n for i, n in zip(good, notes, strict=True)]
+        self.model.set_intervals(pred, np.array([not n for n in notes]))
+        if t_k is not None:
+            if "ea_eV" not in pred:
+                raise ModelLoadError(f"model {self.source!r} has no activation-energy model, so no sigma(T)")
+            pred = self.arrhenius.at(pred, t_k)
+            groups = [parse_formula(f).reduced_formula for f in fs]
+            notes = [n + extra for n, extra in zip(notes, self.arrhenius.notes(groups, fams, t_k), strict=True)]
         s_key, e_key = "log10_sigma_S_cm", "ea_eV"
         if e_key not in pred:  # a model trained on data without activation energies
             nan = np.full(len(good), np.nan)
@@ -258,7 +314,7 @@ class Predictor:
                 neighbours=tuple(Neighbour(n["formula"], _none_if_nan(n["log10_sigma_S_cm"]),
                                            _none_if_nan(n["ea_eV"]), n["doi"], n["distance"]) for n in neigh[k]),
                 model_version=self.model_version, family=str(fams[k]),
-                temperature_K=ROOM_TEMPERATURE_K if t_k is None else t_k)
+                temperature_K=ROOM_TEMPERATURE_K if t_k is None else t_k, **self._measured(fs[k]))
         return out
 
 

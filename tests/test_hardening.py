@@ -177,7 +177,7 @@ def model_copy(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["model.json", "arrhenius/arrhenius.json", "README.md", "estimators.npz",
-                                  "arrhenius/model.json"])
+                                  "arrhenius/MANIFEST.json"])
 def test_editing_any_file_fails_loading(model_copy, name):
     p = model_copy / name
     data = p.read_bytes()

@@ -52,6 +52,7 @@ def test_phase_transition_families_are_flagged(predictor):
     hot = predictor.predict("Na2B12H12", temperature_K="250C")
     assert any("phase transition" in n for n in hot.domain_notes) and not hot.in_domain
     assert not any("phase transition" in n for n in predictor.predict("Na2B12H12").domain_notes)
+    assert not any("phase transition" in n for n in predictor.predict("Na3PS4", temperature_K="60C").domain_notes)
 
 
 def test_temperature_outside_measured_range_is_noted(predictor):
@@ -99,3 +100,33 @@ def test_model_without_arrhenius_part_says_so(tmp_path):
     with pytest.raises(NacondError, match="no temperature"):
         Predictor.load(d).predict("Na3PS4", temperature_K=400)
     assert np.isfinite(Predictor.load(d).predict("Na3PS4").log10_sigma_S_cm)
+
+
+def test_25c_on_the_curve_is_the_25c_prediction(predictor):
+    for f in ("Na3Zr2Si2PO12", "Na3PS4", "Na2B12H12", "Na3.2Sb0.8Sn0.2S4", "Na3YCl6"):
+        a, b = predictor.predict(f), predictor.predict(f, temperature_K="25C")
+        assert abs(a.log10_sigma_S_cm - b.log10_sigma_S_cm) < 1e-9 and abs(a.ea_eV - b.ea_eV) < 1e-9
+        assert b.log10_sigma_interval == pytest.approx(a.log10_sigma_interval)
+
+
+def test_intervals_grow_away_from_room_temperature(predictor):
+    w = [np.diff(predictor.predict("Na3Zr2Si2PO12", temperature_K=t).log10_sigma_interval)[0]
+         for t in (298.15, 333.15, 573.15)]
+    assert w[0] <= w[1] <= w[2] and w[1] <= 3.0
+
+
+def test_transitions_come_from_the_data_and_fire_only_near_them(predictor):
+    import pandas as pd
+
+    from ml.models.arrhenius import transitions_from
+
+    rows = pd.DataFrame({"mobile_ion": ["Na"] * 3, "formula": ["Na2B12H12", "Na2B12H12", "Na3PS4"],
+                         "family": ["complex_hydride", "complex_hydride", "sulfide"], "ea_eV": [0.7, 0.2, 0.3],
+                         "ea_T_range_K": ["298-500", ">529", "298-373"]})
+    tr = transitions_from(rows)
+    assert list(tr.values()) == [{"family": "complex_hydride", "range_K": [500.0, 529.0]}]  # Na3PS4: one regime
+    arr = predictor.arrhenius
+    g, fam = next(iter(arr.transitions.items()))
+    lo = fam["range_K"][0]
+    assert not any("phase transition" in n for n in arr.notes([g], [fam["family"]], 298.15)[0])
+    assert any("phase transition" in n for n in arr.notes([g], [fam["family"]], lo + 5)[0])

@@ -440,14 +440,32 @@ def _emit(rows, results, where, output, on_error) -> None:
         return
     for rec in table:
         label = rec.get("formula") or rec.get("cif")
+        if rec.get("cif") and rec.get("formula"):  # the file and what was read from it
+            label = f"{Path(rec['cif']).name} ({parse_formula_reduced(rec['formula'])})"
         if rec["error"]:
             typer.echo(f"{label:28s} error: {rec['error']}")
             continue
         flag = "" if rec["in_domain"] else f"  [out of domain: {rec['domain_notes']}]"
+        if rec["in_domain"] and rec.get("domain_notes"):
+            flag = f"  [note: {rec['domain_notes']}]"
+        m = rec.get("measured_log10_sigma_S_cm")
+        measured = "" if m is None else (
+            f"  [measured at 20-30 C: {10 ** m:.2e} S/cm, {rec['n_measurements']} value(s), spread "
+            f"{rec['measured_spread_decades']:.1f} decades; {rec['measured_sources']}]")
         t_label = f"{rec['temperature_K'] - 273.15:.0f} C"
+        ea = (f"Ea = {rec['ea_eV']:.3f} eV [{rec['ea_lo_eV']:.3f}, {rec['ea_hi_eV']:.3f}]"
+              if rec["ea_eV"] == rec["ea_eV"] else "Ea not modelled")
         typer.echo(f"{label:28s} sigma({t_label}) = {rec['sigma_S_cm']:.2e} S/cm  "
-                   f"log10 90% [{rec['log10_sigma_lo']:.2f}, {rec['log10_sigma_hi']:.2f}]  "
-                   f"Ea = {rec['ea_eV']:.3f} eV [{rec['ea_lo_eV']:.3f}, {rec['ea_hi_eV']:.3f}]{flag}")
+                   f"log10 90% [{rec['log10_sigma_lo']:.2f}, {rec['log10_sigma_hi']:.2f}]  {ea}{flag}{measured}")
+
+
+def parse_formula_reduced(formula: str) -> str:
+    from ml.formula import parse_formula
+
+    try:
+        return parse_formula(formula).reduced_formula
+    except ValueError:
+        return formula
 
 
 @app.command("screen-dopants")

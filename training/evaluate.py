@@ -98,6 +98,8 @@ def cross_validate(frame: pd.DataFrame, learners: Sequence[str], cv: str = "grou
         t0 = time.perf_counter()
         cols = {f"{t}{s}": np.full(len(frame), np.nan) for t in TARGETS for s in ("", "_lo", "_hi")}
         fold_of = np.empty(len(frame), dtype=object)
+        in_domain = np.full(len(frame), np.nan, dtype=object)
+        notes = np.full(len(frame), "", dtype=object)
         for name, tr, te in fold_list:
             if learner in extra:
                 factory, inputs = extra[learner]
@@ -106,6 +108,10 @@ def cross_validate(frame: pd.DataFrame, learners: Sequence[str], cv: str = "grou
             else:
                 model = NacondModel(learner=learner, preset=preset, seed=seed).fit(frame.iloc[tr], X=X[tr])
                 pred = model.predict(frame.iloc[te], X=X[te])
+                # the domain check sees what a user's prediction sees: the family inferred from the formula
+                why, _ = model.domain(list(frame["formula"].iloc[te]), X[te], model.mobile_ion)
+                in_domain[te] = [not w for w in why]
+                notes[te] = ["; ".join(w) for w in why]
             for c in pred.columns:
                 cols[c][te] = pred[c].to_numpy()
             fold_of[te] = name
@@ -117,7 +123,8 @@ def cross_validate(frame: pd.DataFrame, learners: Sequence[str], cv: str = "grou
         seconds[learner] = time.perf_counter() - t0
         oof_parts.append(pd.DataFrame({"learner": learner, "group": frame["group"], "family": frame["family"],
                                        "fold": fold_of, **{t: frame[t] for t in TARGETS},
-                                       **{f"pred_{k}": v for k, v in cols.items()}}))
+                                       **{f"pred_{k}": v for k, v in cols.items()},
+                                       "in_domain": in_domain, "domain_notes": notes}))
     bar.close()
     oof = pd.concat(oof_parts, ignore_index=True)
     rows = []

@@ -1,36 +1,38 @@
-"""Conductivity at any temperature, consistent with sigma*T = A*exp(-Ea/kT).
+"""Conductivity at any temperature: one curve, anchored on the room-temperature model.
 
-The model predicts two composition properties, log10 A (A in S K/cm) and Ea (eV), and composes them:
-``log10 sigma(T) = log10 A - Ea / (k ln10 T) - log10 T``. So the Ea implied by the predicted sigma(T) curve is,
-by construction, the Ea it reports. It learns from every uncensored (T, sigma) row: each row gives
-``log10 A = log10(sigma T) + Ea / (k ln10 T)`` with the composition's measured Ea (median), or, where none was
-measured, the Ea model's prediction; log10 A of a composition is the median over its rows. Intervals on
-log10 sigma(T) are split-conformal, calibrated on grouped out-of-fold residuals of all (T, sigma) rows.
+    log10 sigma(T) = log10 sigma(25 degC) - Ea x - log10(T / 298.15 K),   x = (1/T - 1/298.15 K) / (k ln 10)
+
+i.e. sigma*T = A exp(-Ea/kT) through the 25 degC prediction, with the composition model's own Ea (so the curve's
+slope is the Ea it reports, and at 25 degC the curve is the 25 degC prediction). The 90 % interval grows with
+the distance from room temperature:
+
+    half(T) = half(25 degC) + q_T * half(Ea) * |x|
+
+where ``q_T`` is calibrated split-conformally on grouped out-of-fold predictions of every measured (T, sigma)
+row outside 20-30 degC. Phase transitions are read from the data: a composition whose activation energies come
+in a room-temperature regime and a high-temperature regime (``ea_T_range_K``) has a transition between them;
+a prediction is flagged only when the asked temperature reaches that range (its own, or its family's).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ml.models.composition import COVERAGE, ModelLoadError, NacondModel
+from ml.errors import ModelLoadError
+from ml.models.composition import COVERAGE, NacondModel, conformal_quantile
+from ml.models.manifest import verify_manifest, write_manifest
 
 K_B_EV = 8.617333262e-5  # Boltzmann constant, eV/K (CODATA 2018)
 LN10 = math.log(10.0)
+T_REF_K = 298.15
 FILE = "arrhenius.json"
-
-# Families whose conductivity is known to jump at a phase transition (seed review): extrapolating sigma(T)
-# across it is unsafe.
-TRANSITIONS = {
-    "complex_hydride": "closo-/nido-borates and borohydrides have order-disorder transitions (sigma jumps by "
-                       "orders of magnitude)",
-    "nasicon": "monoclinic C2/c -> rhombohedral R-3c transition near 420-450 K in Na3Zr2Si2PO12-type NASICON",
-    "sulfide": "Na3PS4 / Na3SbS4 tetragonal -> cubic polymorphs",
-}
+FORMAT_VERSION = 2
+NEAR_TRANSITION_K = 15.0  # a transition this close to the asked temperature is reported
 
 
 def log10_sigma_at(log10_a: np.ndarray, ea: np.ndarray, temperature_k) -> np.ndarray:
@@ -43,121 +45,150 @@ def log10_a_from(log10_sigma, ea, temperature_k) -> np.ndarray:
     return np.asarray(log10_sigma) + np.log10(t) + np.asarray(ea) / (K_B_EV * LN10 * t)
 
 
+def x_of(temperature_k) -> np.ndarray:
+    """(1/T - 1/298.15 K) / (k ln 10), in 1/eV: log10 sigma changes by -Ea x between 25 degC and T."""
+    return (1.0 / np.asarray(temperature_k, dtype=float) - 1.0 / T_REF_K) / (K_B_EV * LN10)
+
+
+def anchored(ls_rt, ea, temperature_k) -> np.ndarray:
+    t = np.asarray(temperature_k, dtype=float)
+    return np.asarray(ls_rt) - np.asarray(ea) * x_of(t) - np.log10(t / T_REF_K)
+
+
 def temperature_rows(rows, mobile_ion: str = "Na"):
     """Uncensored (composition, T, sigma) primary rows with their reduced-formula group."""
     from ml.data import is_primary
     from ml.formula import parse_formula
 
     ok = (rows["mobile_ion"].eq(mobile_ion) & is_primary(rows) & rows["sigma_S_cm"].gt(0)
-          & rows["temperature_K"].notna()
-          & rows["sigma_censor"].eq(""))
+          & rows["temperature_K"].notna() & rows["sigma_censor"].eq(""))
     out = rows.loc[ok, ["entry_id", "formula", "family", "sigma_S_cm", "temperature_K", "ea_eV"]].copy()
     out["group"] = out["formula"].map(lambda f: parse_formula(f).reduced_formula)
     out["log10_sigma"] = np.log10(out["sigma_S_cm"].to_numpy(float))
     return out.reset_index(drop=True)
 
 
-def _composition_frame(trows, measured_ea: dict, ea_model: NacondModel | None):
-    """One row per composition with log10_A (median over its rows) and measured ea_eV (NaN if none)."""
-    import pandas as pd
+def transitions_from(rows, mobile_ion: str = "Na") -> dict[str, dict]:
+    """Per reduced composition with activation energies measured in two regimes (a fit window reaching room
+    temperature and one entirely above 330 K): the range between the first's upper end and the second's lower
+    end (K), and its family."""
+    from ml.formula import parse_formula
+    from ml.targets import ea_fit_window, ea_regime
 
-    first = trows.groupby("group", sort=True).first()
-    groups = list(first.index)
-    ea_used = np.array([measured_ea.get(g, np.nan) for g in groups], dtype=float)
-    missing = np.isnan(ea_used)
-    if missing.any() and ea_model is not None:
-        ea_used[missing] = ea_model.predict_arrays(ea_model.features_of(first["formula"].iloc[np.flatnonzero(missing)]),
-                                                   first["family"].to_numpy()[missing])["ea_eV"]
-    ea_of = dict(zip(groups, ea_used, strict=True))
-    a_rows = log10_a_from(trows["log10_sigma"], trows["group"].map(ea_of), trows["temperature_K"])
-    a = pd.Series(a_rows).groupby(trows["group"]).median()
-    return pd.DataFrame({"group": groups, "formula": first["formula"].to_numpy(), "family": first["family"].to_numpy(),
-                         "log10_A": a.reindex(groups).to_numpy(),
-                         "ea_eV": [measured_ea.get(g, np.nan) for g in groups]})
+    out: dict[str, dict] = {}
+    sub = rows[rows["mobile_ion"].eq(mobile_ion) & rows["ea_eV"].notna()]
+    for formula, fam, window in zip(sub["formula"], sub["family"], sub["ea_T_range_K"], strict=True):
+        g = parse_formula(formula).reduced_formula
+        lo, hi = ea_fit_window(window)
+        reg = ea_regime(window)
+        d = out.setdefault(g, {"family": fam, "below": [], "above": []})
+        if reg == "high_T" and lo is not None:
+            d["above"].append(lo)
+        elif reg == "rt" and hi is not None and hi > T_REF_K + 5:
+            d["below"].append(hi)
+    res = {}
+    for g, d in out.items():  # both regimes measured: the change lies between the two fit windows
+        if d["above"] and d["below"]:
+            hi = min(d["above"])
+            lo = max([t for t in d["below"] if t <= hi], default=hi)
+            res[g] = {"family": d["family"], "range_K": [round(lo, 1), round(hi, 1)]}
+    return res
 
 
 @dataclass
 class ArrheniusModel:
-    """log10 A and Ea models composed into sigma(T). ``fit`` takes dataset rows (``ml.data.load_dataset``)."""
+    """sigma(T) anchored on a room-temperature :class:`NacondModel`; ``fit`` takes dataset rows."""
 
     learner: str = "extra_trees"
     preset: str = "na-chem-2026-11-26"
     seed: int = 0
     calibration_folds: int = 5
-    q90: float = float("nan")
+    q_t: float = float("nan")  # conformal factor on half(Ea) |x|
     t_range_k: tuple[float, float] = (float("nan"), float("nan"))
     mobile_ion: str = "Na"
-    model: NacondModel | None = field(default=None, repr=False)
-
-    def _fit_core(self, rows, calibration_folds: int) -> NacondModel:
-        import pandas as pd
-
-        from ml.targets import training_frame
-
-        comp = training_frame(rows, mobile_ion=self.mobile_ion)
-        measured = dict(zip(comp["group"], comp["ea_eV"], strict=True))
-        measured = {g: v for g, v in measured.items() if not np.isnan(v)}
-        ea_frame = comp[comp["ea_eV"].notna()]
-        ea_model = NacondModel(learner=self.learner, preset=self.preset, seed=self.seed, calibration_folds=0,
-                               targets=("ea_eV",), mobile_ion=self.mobile_ion).fit(ea_frame) \
-            if len(ea_frame) >= 2 else None
-        frame = _composition_frame(temperature_rows(rows, self.mobile_ion), measured, ea_model)
-        # compositions with a measured Ea but no usable sigma(T) row still train the Ea head
-        extra = ea_frame[~ea_frame["group"].isin(frame["group"])][["group", "formula", "family", "ea_eV"]]
-        frame = pd.concat([frame, extra.assign(log10_A=np.nan)], ignore_index=True)
-        return NacondModel(learner=self.learner, preset=self.preset, seed=self.seed,
-                           calibration_folds=calibration_folds, targets=("log10_A", "ea_eV"),
-                           mobile_ion=self.mobile_ion).fit(frame)
+    transitions: dict = field(default_factory=dict)
+    n_calibration_rows: int = 0
 
     def fit(self, rows) -> ArrheniusModel:
+        """Calibrate ``q_T`` on grouped out-of-fold predictions of every (T, sigma) row outside 20-30 degC."""
         from sklearn.model_selection import GroupKFold
+
+        from ml.targets import training_frame
 
         trows = temperature_rows(rows, self.mobile_ion)
         if trows.empty:
             raise ValueError(f"no (temperature, conductivity) rows for mobile ion {self.mobile_ion!r}")
         self.t_range_k = (float(trows["temperature_K"].min()), float(trows["temperature_K"].max()))
-        # conformal calibration of log10 sigma(T) on grouped out-of-fold residuals of every (T, sigma) row
-        groups = trows["group"].to_numpy()
+        self.transitions = transitions_from(rows, self.mobile_ion)
+        comp = training_frame(rows, mobile_ion=self.mobile_ion)
+        far = ~trows["temperature_K"].between(293.15, 303.15).to_numpy()
+        groups = comp["group"].to_numpy()
         k = min(self.calibration_folds, len(np.unique(groups)))
-        if k >= 2:
-            resid = np.full(len(trows), np.nan)
-            all_groups = rows["formula"].map(_reduced).to_numpy()
-            for _, te in GroupKFold(n_splits=k, shuffle=True, random_state=self.seed).split(trows, groups=groups):
-                held = set(groups[te])
-                core = self._fit_core(rows[~np.isin(all_groups, list(held))], calibration_folds=0)
-                resid[te] = np.abs(trows["log10_sigma"].to_numpy()[te] - _predict_core(core, trows.iloc[te]))
-            scores = resid[~np.isnan(resid)]
-            level = min(1.0, np.ceil((len(scores) + 1) * COVERAGE) / len(scores))
-            self.q90 = float(np.quantile(scores, level))
-        self.model = self._fit_core(rows, calibration_folds=self.calibration_folds)
+        needed = []
+        if k >= 2 and far.any():
+            for tr, te in GroupKFold(n_splits=k, shuffle=True, random_state=self.seed).split(comp, groups=groups):
+                model = NacondModel(learner=self.learner, preset=self.preset, seed=self.seed, calibration_folds=3,
+                                    mobile_ion=self.mobile_ion).fit(comp.iloc[tr])
+                if "ea_eV" not in model.fits or "log10_sigma_S_cm" not in model.fits:
+                    continue
+                held = comp.iloc[te]
+                sel = trows["group"].isin(set(held["group"])).to_numpy() & far
+                if not sel.any():
+                    continue
+                r = trows[sel]
+                p = model.predict(r.assign(family=r["family"]))
+                self_pred = self.at({key: p[key].to_numpy() for key in p.columns}, r["temperature_K"].to_numpy(),
+                                    q_t=0.0)
+                resid = np.abs(r["log10_sigma"].to_numpy() - self_pred["log10_sigma_S_cm"])
+                half_rt = (p["log10_sigma_S_cm_hi"] - p["log10_sigma_S_cm_lo"]).to_numpy() / 2
+                half_ea = (p["ea_eV_hi"] - p["ea_eV_lo"]).to_numpy() / 2
+                reach = np.maximum(half_ea * np.abs(x_of(r["temperature_K"].to_numpy())), 1e-9)
+                needed.extend(np.maximum(0.0, resid - half_rt) / reach)
+        self.n_calibration_rows = len(needed)
+        self.q_t = conformal_quantile(np.array(needed), COVERAGE) if needed else float("nan")
         return self
 
-    def predict(self, X: np.ndarray, families, temperature_k) -> dict[str, np.ndarray]:
-        """log10 sigma at ``temperature_k`` (scalar or per row) with 90 % bounds, and Ea with its bounds."""
-        p = self.model.predict_arrays(X, np.asarray(families))
-        ls = log10_sigma_at(p["log10_A"], p["ea_eV"], temperature_k)
-        return {"log10_sigma_S_cm": ls, "log10_sigma_S_cm_lo": ls - self.q90, "log10_sigma_S_cm_hi": ls + self.q90,
-                "ea_eV": p["ea_eV"], "ea_eV_lo": p["ea_eV_lo"], "ea_eV_hi": p["ea_eV_hi"], "log10_A": p["log10_A"]}
+    def at(self, rt_pred: dict, temperature_k, q_t: float | None = None) -> dict[str, np.ndarray]:
+        """The room-temperature prediction (``NacondModel.predict_arrays`` keys) carried to ``temperature_k``."""
+        q = self.q_t if q_t is None else q_t
+        t = np.broadcast_to(np.asarray(temperature_k, dtype=float), np.shape(rt_pred["log10_sigma_S_cm"]))
+        ls_rt, ea = np.asarray(rt_pred["log10_sigma_S_cm"]), np.asarray(rt_pred["ea_eV"])
+        ls = anchored(ls_rt, ea, t)
+        half_rt = (np.asarray(rt_pred["log10_sigma_S_cm_hi"]) - np.asarray(rt_pred["log10_sigma_S_cm_lo"])) / 2
+        half_ea = (np.asarray(rt_pred["ea_eV_hi"]) - np.asarray(rt_pred["ea_eV_lo"])) / 2
+        half = half_rt + (q if q == q else 1.0) * half_ea * np.abs(x_of(t))
+        return {**rt_pred, "log10_sigma_S_cm": ls, "log10_sigma_S_cm_lo": ls - half, "log10_sigma_S_cm_hi": ls + half}
 
-    def notes(self, families, temperature_k: float) -> list[list[str]]:
+    def notes(self, groups, families, temperature_k: float) -> list[list[str]]:
+        """Per prediction: outside the measured temperatures, or at/over a phase transition seen in the data
+        (the composition's own, else its family's)."""
         out = []
         lo, hi = self.t_range_k
-        for fam in families:
+        by_family: dict[str, list] = {}
+        for g, d in self.transitions.items():
+            by_family.setdefault(d["family"], []).append((g, d["range_K"]))
+        for g, fam in zip(groups, map(str, families), strict=True):
             why = []
             if not lo <= temperature_k <= hi:
                 why.append(f"{temperature_k:.0f} K is outside the measured temperatures {lo:.0f}-{hi:.0f} K")
-            if fam in TRANSITIONS and abs(temperature_k - 298.15) > 5:
-                why.append(f"phase transition risk: {TRANSITIONS[fam]}")
+            own = self.transitions.get(g)
+            cands = [(g, own["range_K"])] if own else by_family.get(fam, [])
+            reached = [(c, r) for c, r in cands if temperature_k >= r[0] - NEAR_TRANSITION_K]
+            if reached:
+                c, r = min(reached, key=lambda cr: cr[1][0])
+                whose = "its" if own else f"in its family {fam} ({c}), the"
+                where = f"at about {r[0]:.0f} K" if r[1] - r[0] < 1 else f"between {r[0]:.0f} and {r[1]:.0f} K"
+                why.append(f"phase transition: {whose} activation energy changes {where} in the data; sigma(T) "
+                           "across it is unreliable")
             out.append(why)
         return out
 
     def save(self, directory: str | Path) -> Path:
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        (d / FILE).write_text(json.dumps({"q90_log10_sigma": self.q90, "t_range_k": list(self.t_range_k),
-                                          "learner": self.learner, "seed": self.seed,
-                                          "mobile_ion": self.mobile_ion}, indent=2))
-        self.model.save(d)  # writes the manifest last, covering arrhenius.json
+        info = {"format_version": FORMAT_VERSION, **asdict(self), "t_range_k": list(self.t_range_k)}
+        (d / FILE).write_text(json.dumps(info, indent=2))
+        write_manifest(d)
         return d
 
     @classmethod
@@ -165,24 +196,17 @@ class ArrheniusModel:
         d = Path(directory)
         if not (d / FILE).exists():
             raise ModelLoadError(f"{str(d)!r} holds no temperature (Arrhenius) model")
-        model = NacondModel.load(d)  # checks the manifest (arrhenius.json included) first
+        verify_manifest(d, require=FILE)
         try:
             info = json.loads((d / FILE).read_text())
-            m = cls(learner=info["learner"], seed=info["seed"], q90=float(info["q90_log10_sigma"]),
-                    t_range_k=tuple(float(t) for t in info["t_range_k"]), mobile_ion=info.get("mobile_ion", "Na"))
+            if info.get("format_version") != FORMAT_VERSION:
+                raise ModelLoadError(f"{str(d / FILE)!r} has format version {info.get('format_version')}, this "
+                                     f"nacond reads {FORMAT_VERSION}; retrain the model")
+            info.pop("format_version")
+            info["t_range_k"] = tuple(float(t) for t in info["t_range_k"])
+            info["q_t"] = float(info["q_t"])
+            return cls(**info)
+        except ModelLoadError:
+            raise
         except (ValueError, KeyError, TypeError) as exc:
             raise ModelLoadError(f"{str(d / FILE)!r} is malformed: {type(exc).__name__}: {exc}") from None
-        m.model = model
-        return m
-
-
-def _reduced(formula: str) -> str:
-    from ml.formula import parse_formula
-
-    return parse_formula(formula).reduced_formula
-
-
-def _predict_core(core: NacondModel, trows) -> np.ndarray:
-    X = core.features_of(trows["formula"])
-    p = core.predict_arrays(X, trows["family"].to_numpy())
-    return log10_sigma_at(p["log10_A"], p["ea_eV"], trows["temperature_K"].to_numpy())

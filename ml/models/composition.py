@@ -77,6 +77,13 @@ class MedianRegressor:
         return np.array([self.family_.get(f, self.global_) for f in families])
 
 
+def conformal_quantile(scores: np.ndarray, coverage: float = COVERAGE) -> float:
+    """The finite-sample split-conformal quantile: ceil((n + 1) coverage) / n."""
+    scores = np.asarray(scores, dtype=float)
+    level = min(1.0, np.ceil((len(scores) + 1) * coverage) / len(scores))
+    return float(np.quantile(scores, level))
+
+
 @dataclass
 class TargetFit:
     """What one target's model keeps besides the estimator: interval scale and training summary."""
@@ -86,6 +93,12 @@ class TargetFit:
     normalised: bool = False
     spread_floor: float = 0.0
     y_median: float = float("nan")
+    # Mondrian conformal by applicability domain: quantiles of the out-of-fold scores of compositions the
+    # calibrated domain rules keep in domain / flag (NaN: not calibrated, q90 for all)
+    q90_in: float = float("nan")
+    q90_out: float = float("nan")
+    n_in: int = 0
+    n_out: int = 0
 
 
 @dataclass
@@ -153,7 +166,7 @@ class NacondModel:
         fams = self.families_of(frame)
         groups = frame["group"].to_numpy() if "group" in frame else frame["formula"].to_numpy()
         self._train_X, self._standardiser = X, None
-        self.fits, self._estimators = {}, {}
+        self.fits, self._estimators, self._oof = {}, {}, {}
         for t in self.targets:
             if t not in frame:
                 continue
@@ -162,12 +175,15 @@ class NacondModel:
                 log.warning("target %s has %d rows; not trained", t, int(m.sum()))
                 continue
             y = frame[t].to_numpy(dtype=float)[m]
-            est, tf = self._fit_target(X[m], y, fams[m], groups[m])
+            est, tf = self._fit_target(X[m], y, fams[m], groups[m], t, np.flatnonzero(m))
             self._estimators[t], self.fits[t] = est, tf
-        self.meta["elements"] = sorted({e.symbol for f in frame["formula"] for e in parse_formula(f).elements})
+        amounts = [parse_formula(f).get_el_amt_dict() for f in frame["formula"]]
+        self.meta["elements"] = sorted({e for a in amounts for e in a})
         self.meta["families"] = sorted(set(fams))
-        self.meta["domain"] = fit_domain(X)
-        keep = [c for c in ("formula", "family", "log10_sigma_S_cm", "ea_eV", "dois", "entry_ids") if c in frame]
+        self.meta["domain"] = fit_domain(X, amounts, self.mobile_ion)
+        self._calibrate_domain(X, amounts)
+        keep = [c for c in ("formula", "group", "family", "log10_sigma_S_cm", "ea_eV", "dois", "references",
+                            "entry_ids", "n_rt_rows", "log10_sigma_rt_spread") if c in frame]
         self.meta["training_rows"] = frame[keep].astype(object).where(frame[keep].notna(), None).to_dict("list")
         return self
 
@@ -191,17 +207,19 @@ class NacondModel:
             return est.predict_mean_std(X)
         return est.predict(X), None
 
-    def _fit_target(self, X, y, fams, groups):
+    def _fit_target(self, X, y, fams, groups, target: str = "", rows: np.ndarray | None = None):
         tf = TargetFit(n_train=len(y), y_median=float(np.median(y)))
         k = min(self.calibration_folds, len(np.unique(groups)))
         if k >= 2:
             from sklearn.model_selection import GroupKFold
 
-            resid, spread = np.empty(len(y)), np.empty(len(y))
-            for tr, te in GroupKFold(n_splits=k, shuffle=True, random_state=self.seed).split(X, y, groups):
+            resid, spread, fold = np.empty(len(y)), np.empty(len(y)), np.empty(len(y), dtype=int)
+            for i, (tr, te) in enumerate(GroupKFold(n_splits=k, shuffle=True, random_state=self.seed)
+                                         .split(X, y, groups)):
                 mu, sd = self._predict_one(self._fit_one(X[tr], y[tr], fams[tr]), X[te], fams[te])
                 resid[te] = np.abs(y[te] - mu)
                 spread[te] = sd if sd is not None else 1.0
+                fold[te] = i
             # tree ensembles give a per-composition spread; the others get a constant-width interval
             tf.normalised = self.learner in FORESTS
             if tf.normalised:
@@ -209,32 +227,90 @@ class NacondModel:
                 scores = resid / np.maximum(spread, tf.spread_floor)
             else:
                 scores = resid
-            level = min(1.0, np.ceil((len(scores) + 1) * COVERAGE) / len(scores))  # finite-sample quantile
-            tf.q90 = float(np.quantile(scores, level))
+            tf.q90 = conformal_quantile(scores)
+            if rows is not None:
+                self._oof[target] = {"rows": rows, "resid": resid, "scores": scores, "fold": fold,
+                                     "spread": spread if tf.normalised else None}
         return self._fit_one(X, y, fams), tf
 
+    def _calibrate_domain(self, X: np.ndarray, amounts: list[dict]) -> None:
+        """Domain thresholds from the log10-sigma out-of-fold errors, then Mondrian interval quantiles (in/out
+        of domain) for every target (see :mod:`ml.domain`)."""
+        from ml.domain import calibrate_rules, flagged_by, oof_domain_features
+
+        oof = getattr(self, "_oof", {})
+        if "log10_sigma_S_cm" not in oof:
+            return
+        feats = {t: oof_domain_features(X, amounts, o["rows"], o["fold"], self.meta["domain"], self.mobile_ion)
+                 for t, o in oof.items()}
+        f, s = feats["log10_sigma_S_cm"], oof["log10_sigma_S_cm"]
+        spread = s["spread"] if s["spread"] is not None else np.zeros(len(s["resid"]))
+        rules = calibrate_rules(f["nn_dist"], f["fam_support"], f["always"], spread, s["resid"])
+        self.meta["domain"]["rules"] = rules
+        for t, o in oof.items():
+            g = feats[t]
+            # the tree-spread rule is about log10 sigma; other targets' strata use the other rules
+            flagged = flagged_by(rules, g["nn_dist"], g["fam_support"], g["always"],
+                                 spread if t == "log10_sigma_S_cm" else None)
+            tf = self.fits[t]
+            tf.n_in, tf.n_out = int((~flagged).sum()), int(flagged.sum())
+            if tf.n_in >= 10:
+                tf.q90_in = conformal_quantile(o["scores"][~flagged])
+            if tf.n_out >= 10:  # never narrower than the pooled interval
+                tf.q90_out = max(tf.q90, conformal_quantile(o["scores"][flagged]))
+            elif tf.n_out > 0:
+                tf.q90_out = max(tf.q90, float(np.max(o["scores"][flagged])))
+        self._oof = {}
+
     # --------------------------------------------------------------------------------------------- predict
-    def predict_arrays(self, X: np.ndarray, families: np.ndarray) -> dict[str, np.ndarray]:
-        """``{target, target_lo, target_hi}`` arrays for precomputed features."""
+    def predict_arrays(self, X: np.ndarray, families: np.ndarray,
+                       in_domain: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """``{target, target_lo, target_hi, target_scale}`` arrays for precomputed features (``scale``: the
+        tree spread the interval is normalised by, 1 for unnormalised learners). With ``in_domain`` (the domain
+        check's verdict per row) the interval uses the in- or out-of-domain conformal quantile; the domain check
+        can also come after (:meth:`set_intervals`), since it looks at the tree spread."""
         out = {}
         for t in self.targets:
             if t not in self._estimators:
                 continue
             tf = self.fits[t]
             mu, sd = self._predict_one(self._estimators[t], X, families)
-            half = tf.q90 * (np.maximum(sd, tf.spread_floor) if tf.normalised and sd is not None else 1.0)
-            out[t], out[f"{t}_lo"], out[f"{t}_hi"] = mu, mu - half, mu + half
-        return out
+            out[t] = mu
+            out[f"{t}_scale"] = (np.maximum(sd, tf.spread_floor) if tf.normalised and sd is not None
+                                 else np.ones(len(mu)))
+        return self.set_intervals(out, in_domain)
+
+    def set_intervals(self, pred: dict[str, np.ndarray], in_domain: np.ndarray | None = None) -> dict:
+        """(Re)compute the 90 % bounds of ``pred`` from its scales: pooled quantile, or in/out-of-domain ones."""
+        for t in self.targets:
+            if t not in pred:
+                continue
+            tf = self.fits[t]
+            q = np.full(len(pred[t]), tf.q90)
+            if in_domain is not None:
+                flags = np.asarray(in_domain, dtype=bool)
+                if tf.q90_in == tf.q90_in:
+                    q[flags] = tf.q90_in
+                if tf.q90_out == tf.q90_out:
+                    q[~flags] = tf.q90_out
+            half = q * pred[f"{t}_scale"]
+            pred[f"{t}_lo"], pred[f"{t}_hi"] = pred[t] - half, pred[t] + half
+        return pred
 
     def predict(self, frame, X: np.ndarray | None = None):
         """Predictions per target with 90 % interval bounds: DataFrame columns ``<t>``, ``<t>_lo``, ``<t>_hi``."""
         import pandas as pd
 
         X = self.features(frame) if X is None else X
-        return pd.DataFrame(self.predict_arrays(X, self.families_of(frame)), index=frame.index)
+        pred = self.predict_arrays(X, self.families_of(frame))
+        notes, _ = self.domain(list(frame["formula"]), X, self.mobile_ion,
+                               tree_spread=pred.get("log10_sigma_S_cm_scale"))
+        self.set_intervals(pred, np.array([not n for n in notes]))
+        return pd.DataFrame({k: v for k, v in pred.items() if not k.endswith("_scale")}, index=frame.index)
 
     def domain(self, formulas: list[str], X: np.ndarray, mobile_ion: str = "Na", amounts: list[dict] | None = None,
-               families: list[str] | None = None) -> tuple[list[list[str]], list]:
+               families: list[str] | None = None,
+               tree_spread: np.ndarray | None = None) -> tuple[list[list[str]], list]:
         """Out-of-domain reasons per formula and the 3 nearest training compositions (as dicts)."""
         rows = self.meta.get("training_rows", {})
         neigh: list = [[] for _ in formulas]
@@ -243,8 +319,11 @@ class NacondModel:
             if self._standardiser is None:
                 self._standardiser = Standardiser(self._train_X, self.meta["domain"])
             idx, dist = self._standardiser.nearest(X, k=3)
+        if tree_spread is None and "log10_sigma_S_cm" in self._estimators and self.fits["log10_sigma_S_cm"].normalised:
+            tree_spread = self._predict_one(self._estimators["log10_sigma_S_cm"], X, None)[1]
         notes = check_domain(formulas, X, self._train_X, self.meta, mobile_ion=mobile_ion, amounts=amounts,
-                             families=families, nn_dist=None if dist is None else dist[:, 0])
+                             families=families, nn_dist=None if dist is None else dist[:, 0],
+                             tree_spread=tree_spread)
         if rows and idx is not None:
             neigh = [[{"formula": rows["formula"][j],
                        "log10_sigma_S_cm": rows.get("log10_sigma_S_cm", [None] * (j + 1))[j],

@@ -47,7 +47,7 @@ def find_root(directory: str | Path) -> Path:
                          "by an older nacond or interrupted); retrain it")
 
 
-def verify_manifest(directory: str | Path) -> Path:
+def verify_manifest(directory: str | Path, require: str = "model.json") -> Path:
     """Check every file under ``directory`` against its manifest; return the directory. Raises ModelLoadError."""
     root = find_root(directory)
     try:
@@ -66,8 +66,8 @@ def verify_manifest(directory: str | Path) -> Path:
         if sha256_of(root / name) != digest:
             raise ModelLoadError(f"model {str(root)!r}: {name} does not match its checksum in {MANIFEST} "
                                  "(changed after training)")
-    if not (root / "model.json").is_file():
-        raise ModelLoadError(f"model {str(root)!r} has no model.json")
+    if not (root / require).is_file():
+        raise ModelLoadError(f"model {str(root)!r} has no {require}")
     return root
 
 

@@ -114,8 +114,43 @@ def _time_limit(seconds: int, label: str):
         signal.signal(signal.SIGALRM, old)
 
 
+FORMULA_TOLERANCE = 0.02  # relative difference of any element's atomic fraction that counts as a disagreement
+
+
+def stated_formula(text: str) -> str | None:
+    """``_chemical_formula_sum`` of the first data block, as written ("Na2.85 S4 Sb0.85 W0.15"), or None."""
+    import re
+
+    m = re.search(r"^\s*_chemical_formula_sum\s+(?:'([^']*)'|\"([^\"]*)\"|(\S+))", text, re.M)
+    if not m:
+        return None
+    return (m.group(1) or m.group(2) or m.group(3) or "").strip() or None
+
+
+def formula_disagreement(structure, stated: str) -> str | None:
+    """Why the parsed sites disagree with the CIF's stated formula (any element's atomic fraction off by more
+    than 2 %, or a different element set), or None when they agree or the statement cannot be read."""
+    from ml.formula import parse_formula
+
+    try:
+        want = parse_formula(stated.replace(" ", "")).fractional_composition.get_el_amt_dict()
+    except ValueError:
+        return None
+    have = structure.composition.fractional_composition.get_el_amt_dict()
+    if set(want) != set(have):
+        return f"elements {sorted(have)} of the sites differ from the stated {sorted(want)}"
+    worst = max(want, key=lambda e: abs(have[e] - want[e]) / want[e])
+    if abs(have[worst] - want[worst]) / want[worst] > FORMULA_TOLERANCE:
+        return (f"the sites give {structure.composition.reduced_formula} but _chemical_formula_sum states "
+                f"{stated!r} ({worst} fraction {have[worst]:.3f} vs {want[worst]:.3f}; coincident split positions "
+                "merged by the CIF reader?)")
+    return None
+
+
 def parse_cif_text(text: str, label: str = "CIF text", *, occupancy_tolerance: float = 1.05):
-    """Parse CIF content (already read) into the first structure, after the cheap size checks."""
+    """Parse CIF content (already read) into the first structure, after the cheap size checks. The stated
+    ``_chemical_formula_sum`` (if any) and the file label are kept in ``structure.properties``
+    (``cif_formula_sum``, ``cif_label``)."""
     from pymatgen.io.cif import CifParser
 
     if len(text.encode("utf-8", "ignore")) > MAX_CIF_BYTES:
@@ -145,6 +180,10 @@ def parse_cif_text(text: str, label: str = "CIF text", *, occupancy_tolerance: f
     s = check_size(structures[0], label)
     if len(s) == 0 or not s.volume > 0:
         raise StructureParseError(f"{label} has no sites or a degenerate cell")
+    s.properties["cif_label"] = label
+    stated = stated_formula(text)
+    if stated:
+        s.properties["cif_formula_sum"] = stated
     return s
 
 
