@@ -137,7 +137,8 @@ def test_closo_borate_parent_is_a_rigid_icosahedron_and_carba_borates_share_it()
 
 def test_ucl3_parent_puts_na_on_the_channel_and_the_rare_earth_site():
     s = parent_structure("UCl3_P63m")
-    na = {round(site.frac_coords[2] % 1, 3): site.species.as_dict()["Na"] for site in s if "Na" in site.species.as_dict()}
+    na = {round(site.frac_coords[2] % 1, 3): site.species.as_dict()["Na"] for site in s
+          if "Na" in site.species.as_dict()}
     assert na[0.0] == pytest.approx(0.25) and na[0.25] == pytest.approx(0.125)  # 2b channel and 2c (with La)
     m = structure_for("Na0.75Sm1.75Cl6", "UCl3_P63m")
     assert m.assignments == {"Sm": "La"} and m.composition_error < 1e-6
