@@ -64,6 +64,9 @@ class PredictionResult:
     model_version: str
     family: str
     temperature_K: float = ROOM_TEMPERATURE_K
+    model_used: str = "composition"  # which model answered: "composition" or "gnn" (serving.structure_predictor)
+    structure_source: str = ""  # "cif", "structure" or "prototype:<key>" when a structure was used, else ""
+    structure_confidence: float | None = None  # probability that an inferred parent is right (None: not inferred)
     ok: bool = field(default=True, repr=False)
 
     def to_row(self) -> dict[str, Any]:
@@ -107,6 +110,8 @@ def flat_row(d: dict[str, Any]) -> dict[str, Any]:
         "ea_eV": d["ea_eV"], "ea_lo_eV": d["ea_interval_eV"][0], "ea_hi_eV": d["ea_interval_eV"][1],
         "in_domain": d["in_domain"], "domain_notes": "; ".join(d["domain_notes"]),
         "neighbours": "; ".join(f"{n['formula']} ({n['doi'] or '-'})" for n in d["neighbours"]),
+        "model_used": d.get("model_used", "composition"), "structure_source": d.get("structure_source", ""),
+        "structure_confidence": d.get("structure_confidence"),
         "error": "",
     }
 

@@ -350,23 +350,22 @@ def predict_cmd(
 
 
 def _predict_gnn(model_dir, items, rows, where, output, on_error, temperature, use_ray) -> None:
-    """``nacond predict --model <GNN dir> --cif ...``: structures through the GNN ensemble."""
+    """``nacond predict --model <GNN dir> (FORMULA... | --cif ...)``: structures (given or inferred) through the GNN
+    ensemble; formulas without a fitting parent through its composition model (column ``model_used``)."""
     from ml.errors import NacondError
     from serving.structure_predictor import GNNPredictor
 
     if temperature is not None or use_ray:
         _fail("the GNN model predicts at 25 C on one process: drop --temperature/--ray, or use the composition model")
-    if any(not (isinstance(x, Path) or str(x).lower().endswith(".cif")) for x in items):
-        _fail(f"the GNN model {model_dir!r} predicts from crystal structures: give --cif FILE or --cif-dir DIR "
-              "(formulas go to the composition model)")
+    # formulas are answered through an inferred parent structure, else the composition model the GNN carries
     try:
         results = GNNPredictor.load(model_dir).predict_many(items, on_error="warn")
     except NacondError as exc:
         _fail(str(exc))
-    _emit(rows, results, where, output, on_error)
+    _emit(rows, results, where, output, on_error, show_model=True)
 
 
-def _emit(rows, results, where, output, on_error) -> None:
+def _emit(rows, results, where, output, on_error, show_model: bool = False) -> None:
     import csv
 
     failures = [(i, r) for i, r in enumerate(results) if r["error"]]
@@ -394,6 +393,9 @@ def _emit(rows, results, where, output, on_error) -> None:
             typer.echo(f"{label:28s} error: {rec['error']}")
             continue
         flag = "" if rec["in_domain"] else f"  [out of domain: {rec['domain_notes']}]"
+        if show_model:  # a GNN directory answers with the GNN or with its composition model: say which
+            src = rec.get("structure_source") or ""
+            flag = f"  [{rec.get('model_used', '')}{' on ' + src if src else ''}]{flag}"
         t_label = f"{rec['temperature_K'] - 273.15:.0f} C"
         typer.echo(f"{label:28s} sigma({t_label}) = {rec['sigma_S_cm']:.2e} S/cm  "
                    f"log10 90% [{rec['log10_sigma_lo']:.2f}, {rec['log10_sigma_hi']:.2f}]  "

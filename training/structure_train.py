@@ -38,6 +38,22 @@ def structured_frame(frame: pd.DataFrame):
     return frame[keep].reset_index(drop=True), [m for m in mapped if m is not None], report
 
 
+def save_formula_path(frame: pd.DataFrame, out: Path, *, preset: str, seed: int) -> dict:
+    """What lets a GNN directory answer formulas: the labelled compositions its parents are inferred from
+    (``parents.json``) and a composition model for formulas without a fitting parent (``composition/``), both
+    from all compositions of the training frame (structured or not)."""
+    from ml.structures.infer import COMPOSITION_DIR, PARENTS_FILE, ParentIndex
+
+    index = ParentIndex.from_frame(frame)
+    index.save(out / PARENTS_FILE)
+    t0 = time.perf_counter()
+    comp = NacondModel(learner="extra_trees", preset=preset, seed=seed).fit(frame)
+    comp.save(out / COMPOSITION_DIR, extra={"role": "composition model of a GNN directory: answers formulas "
+                                                    "that have no fitting parent structure"})
+    return {"reference_compositions": len(index.formulas), "structure_types": len(set(index.types)),
+            "composition_model": "extra_trees", "composition_fit_seconds": round(time.perf_counter() - t0, 1)}
+
+
 def graphs_for(structures, config) -> np.ndarray:
     from ml.models.gnn import structure_to_graph
 
@@ -105,6 +121,7 @@ def train_gnn(cfg: TrainConfig, *, log_to_mlflow: bool = True, gnn_overrides: di
         Y = sub[list(TARGETS)].to_numpy(dtype=float)
         ens = GNNEnsemble(config).fit(list(graphs), Y)
         results["fit_seconds"] = round(time.perf_counter() - t_fit, 1)
+        results["formula_fallback"] = save_formula_path(frame, out, preset=cfg.preset, seed=cfg.seed)
         elements = sorted({el for s in structures for el in s.composition.get_el_amt_dict()})
         spacegroups = sorted({int(s.get_space_group_info(symprec=0.1)[1]) for s in structures})
         csv_path = Path(cfg.data) / "data.csv" if Path(cfg.data).is_dir() else Path(cfg.data)
@@ -122,7 +139,11 @@ def train_gnn(cfg: TrainConfig, *, log_to_mlflow: bool = True, gnn_overrides: di
             f"{cfg.out}`.\n\nStructures: {report['with_structure']} of {report['compositions']} compositions "
             f"mapped onto prototypes ({report['by_prototype']}); {report['fallback_composition_only']} fall back to "
             "the "
-            f"composition model.\n\nGNN: {vars(config)}\n\n## Cross-validation ({cfg.cv}, structured compositions)\n"
+            "composition model.\n\nFormulas: `nacond predict --model DIR FORMULA` infers the parent structure from "
+            "the labelled compositions in `parents.json` and answers with the GNN when a prototype fits "
+            "(`model_used=gnn`, `structure_source=prototype:<key>`), else with the composition model in "
+            f"`composition/` (`model_used=composition`).\n\nGNN: {vars(config)}\n\n"
+            f"## Cross-validation ({cfg.cv}, structured compositions)\n"
             f"{results.get('cv_table_md', 'not run (--cv none)')}\n")
         results["train_seconds"] = round(time.perf_counter() - t0, 1)
     if log_to_mlflow:
