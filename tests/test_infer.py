@@ -196,3 +196,22 @@ def test_composition_predictions_say_which_model_answered():
     r = serving.predict("Na3PS4")
     assert r.model_used == "composition" and r.structure_source == "" and r.structure_confidence is None
     assert r.to_row()["model_used"] == "composition"
+
+
+def test_training_gives_unknown_structure_types_an_inferred_parent():
+    import pandas as pd
+
+    from training.structure_train import structured_frame
+
+    f, t, fam = zip(*REFS, strict=True)
+    frame = pd.DataFrame({"formula": [*f, "Na3.3Zr1.7Sc0.3Si2PO12"], "structure_type": [*t, "unknown"],
+                          "family": [*fam, "nasicon"]})
+    sub, mapped, report = structured_frame(frame)
+    inferred = report["inferred_for_unknown_structure_type"]
+    by = {r["formula"]: r for r in inferred}
+    assert set(by) == {"Na3.3Zr1.7Sc0.3Si2PO12", "Na3PS4"}  # Na3PS4 is labelled 'unknown' in REFS
+    assert by["Na3.3Zr1.7Sc0.3Si2PO12"]["prototype"] == "nasicon_R-3c"
+    assert by["Na3.3Zr1.7Sc0.3Si2PO12"]["confidence"] > 0.9
+    assert "Na3.3Zr1.7Sc0.3Si2PO12" in set(sub["formula"])
+    _, _, plain = structured_frame(frame, infer_unknown=False)
+    assert plain["with_structure"] == report["with_structure"] - 2 and not plain["inferred_for_unknown_structure_type"]

@@ -23,18 +23,39 @@ from training.config import TrainConfig
 log = logging.getLogger(__name__)
 
 
-def structured_frame(frame: pd.DataFrame):
-    """The compositions that map onto a prototype, their structures, and a report of the others."""
+def structured_frame(frame: pd.DataFrame, *, infer_unknown: bool = True):
+    """The compositions that map onto a prototype, their structures, and a report of the others.
+
+    ``infer_unknown``: a composition whose dataset ``structure_type`` is 'unknown' gets the parent inferred from
+    the labelled compositions of the same frame (:mod:`ml.structures.infer`) when one fits with confidence
+    >= 0.5; the report lists each such inference."""
+    from ml.structures.infer import InferenceError, ParentIndex
     from ml.structures.mapping import map_entries
 
     mapped, reasons = map_entries(frame["formula"].tolist(), frame["structure_type"].tolist())
+    inferred = []
+    if infer_unknown and frame["structure_type"].eq("unknown").any():
+        try:
+            index = ParentIndex.from_frame(frame)
+        except InferenceError as exc:
+            log.info("no parent inference for unknown structure types: %s", exc)
+            index = None
+        for i, (f, st) in enumerate(zip(frame["formula"], frame["structure_type"], strict=True)):
+            if index is None or st != "unknown":
+                continue
+            inf = index.infer(f)
+            if inf.ok:
+                mapped[i], reasons[i] = inf.mapped, ""
+                inferred.append({"formula": f, "parent": inf.guess.structure_type, "prototype": inf.mapped.prototype,
+                                 "via": inf.guess.neighbour, "confidence": round(inf.guess.confidence, 3)})
     keep = np.array([m is not None for m in mapped])
     fallback = Counter(st for st, m in zip(frame["structure_type"], mapped, strict=True) if m is None)
     report = {"compositions": int(len(frame)), "with_structure": int(keep.sum()),
               "fallback_composition_only": int((~keep).sum()),
               "fallback_by_structure_type": dict(fallback.most_common()),
               "by_prototype": dict(Counter(m.prototype for m in mapped if m is not None).most_common()),
-              "fallback_reasons": sorted({r for r in reasons if r})[:50]}
+              "fallback_reasons": sorted({r for r in reasons if r})[:50],
+              "inferred_for_unknown_structure_type": inferred}
     return frame[keep].reset_index(drop=True), [m for m in mapped if m is not None], report
 
 
