@@ -69,6 +69,9 @@ class PredictionResult:
     n_measurements: int = 0  # 20-30 degC rows behind that median
     measured_spread_decades: float | None = None  # max - min of those rows
     measured_sources: tuple[str, ...] = ()  # DOIs / references of the composition's rows
+    model_used: str = "composition"  # which model answered: "composition" or "gnn" (serving.structure_predictor)
+    structure_source: str = ""  # "cif", "structure" or "prototype:<key>" when a structure was used, else ""
+    structure_confidence: float | None = None  # probability that an inferred parent is right (None: not inferred)
     ok: bool = field(default=True, repr=False)
 
     def to_row(self) -> dict[str, Any]:
@@ -117,6 +120,8 @@ def flat_row(d: dict[str, Any]) -> dict[str, Any]:
         "n_measurements": d.get("n_measurements", 0),
         "measured_spread_decades": d.get("measured_spread_decades"),
         "measured_sources": "; ".join(d.get("measured_sources") or []),
+        "model_used": d.get("model_used", "composition"), "structure_source": d.get("structure_source", ""),
+        "structure_confidence": d.get("structure_confidence"),
         "error": "",
     }
 

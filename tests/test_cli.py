@@ -187,7 +187,12 @@ def test_train_gnn_with_cv_and_mlflow_then_predict_cif(tiny_csv, tmp_path, monke
     structure_for("Na3.4Zr1.6Sc0.4Si2PO12", "nasicon_R-3c").structure.to(filename=str(cif))
     res = runner.invoke(app, ["predict", "--model", str(out), "--cif", str(cif)])
     assert res.exit_code == 0, res.output
-    assert "sigma(25 C)" in res.output and "Ea =" in res.output
+    assert "sigma(25 C)" in res.output and "Ea =" in res.output and "[gnn on cif]" in res.output
+    # formulas: an inferred parent structure when one fits, else the composition model the directory carries
+    assert (out / "parents.json").is_file() and (out / "composition" / "model.json").is_file()
+    res = runner.invoke(app, ["predict", "--model", str(out), "Na3.4Zr1.6Sc0.4Si2PO12", "Na3ErCl6"])
+    assert res.exit_code == 0, res.output
+    assert "[gnn on prototype:nasicon_R-3c]" in res.output and "[composition]" in res.output
     res = runner.invoke(app, ["train", "--data", str(tiny_csv), "--gnn-epochs", "2", "--no-mlflow"])
     assert res.exit_code != 0 and "apply only to --model gnn" in res.output
 

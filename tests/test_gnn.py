@@ -107,8 +107,12 @@ def test_predict_cli_with_a_gnn_model(tmp_path):
     assert res.exit_code == 0, res.output
     text = (tmp_path / "out.csv").read_text()
     assert "broken.cif" in text and "cannot be read" in text and "NaCl" in text
-    res = runner.invoke(app, ["predict", "--model", str(tmp_path / "gnn"), "Na3PS4"])
-    assert res.exit_code != 0 and "predicts from crystal structures" in res.output
+    # a formula is never refused (issue 12): this directory carries neither reference compositions nor a
+    # composition model, so the bundled default composition model answers and says so
+    res = runner.invoke(app, ["predict", "--model", str(tmp_path / "gnn"), "Na3PS4", "--output",
+                              str(tmp_path / "f.csv")])
+    assert res.exit_code == 0, res.output
+    assert "composition" in (tmp_path / "f.csv").read_text().splitlines()[1]
     res = runner.invoke(app, ["predict", "--model", str(tmp_path / "gnn"), "--cif", str(bad)])
     assert res.exit_code != 0 and "broken.cif" in res.output
     p = GNNPredictor.load(tmp_path / "gnn")

@@ -58,8 +58,8 @@ def test_shared_framework_substitutes_elements():
 
 
 def test_mapping_errors_name_the_input():
-    with pytest.raises(MappingError, match="'closo_borate' of 'Na2B12H12' has no prototype"):
-        structure_for("Na2B12H12", "closo_borate")
+    with pytest.raises(MappingError, match="'Na3YCl6_P21n' of 'Na3YCl6' has no prototype"):
+        structure_for("Na3YCl6", "Na3YCl6_P21n")
     with pytest.raises(MappingError, match="no Na"):
         structure_for("Li3PS4", "Na3PS4_tetragonal")
     with pytest.raises(PrototypeError, match="no prototype for structure type 'bogus'"):
@@ -76,7 +76,7 @@ def test_lattice_lengths_scale_the_cell():
 
 
 def test_map_entries_reports_fallbacks():
-    ms, reasons = map_entries(["Na3PS4", "Na2B12H12"], ["Na3PS4_tetragonal", "closo_borate"])
+    ms, reasons = map_entries(["Na3PS4", "Na3YCl6"], ["Na3PS4_tetragonal", "Na3YCl6_P21n"])
     assert ms[0] is not None and reasons[0] == ""
     assert ms[1] is None and "no prototype" in reasons[1]
 
@@ -121,3 +121,24 @@ def test_structure_features_work_on_disordered_structures():
 def test_rule_oxidation_states_balance_cage_anions():
     st = rule_oxidation_states({"Na": 2, "B": 12, "H": 12})
     assert st["H"] == -1 and 2 * st["Na"] + 12 * st["B"] - 12 == pytest.approx(0)
+
+
+def test_closo_borate_parent_is_a_rigid_icosahedron_and_carba_borates_share_it():
+    s = parent_structure("closo_borate")
+    b = [i for i, site in enumerate(s) if "B" in site.species.as_dict()]
+    d = sorted(s.get_distance(b[0], j) for j in b[1:])
+    assert d[:5] == pytest.approx([1.78] * 5, abs=1e-3)  # five cage neighbours at the cited B-B length
+    assert resolve_key("carba_closo_borate") == "closo_borate"
+    m = structure_for("NaCB11H12", "carba_closo_borate")
+    assert m.assignments == {"C": "B"} and m.composition_error < 1e-6
+    # B10H10 salts have more Na per cage atom: the split Na sites fill further, the composition is kept
+    assert structure_for("Na2B10H10", "closo_borate").composition_error < 1e-6
+
+
+def test_ucl3_parent_puts_na_on_the_channel_and_the_rare_earth_site():
+    s = parent_structure("UCl3_P63m")
+    na = {round(site.frac_coords[2] % 1, 3): site.species.as_dict()["Na"] for site in s
+          if "Na" in site.species.as_dict()}
+    assert na[0.0] == pytest.approx(0.25) and na[0.25] == pytest.approx(0.125)  # 2b channel and 2c (with La)
+    m = structure_for("Na0.75Sm1.75Cl6", "UCl3_P63m")
+    assert m.assignments == {"Sm": "La"} and m.composition_error < 1e-6

@@ -398,23 +398,22 @@ def predict_cmd(
 
 
 def _predict_gnn(model_dir, items, rows, where, output, on_error, temperature, use_ray) -> None:
-    """``nacond predict --model <GNN dir> --cif ...``: structures through the GNN ensemble."""
+    """``nacond predict --model <GNN dir> (FORMULA... | --cif ...)``: structures (given or inferred) through the GNN
+    ensemble; formulas without a fitting parent through its composition model (column ``model_used``)."""
     from ml.errors import NacondError
     from serving.structure_predictor import GNNPredictor
 
     if temperature is not None or use_ray:
         _fail("the GNN model predicts at 25 C on one process: drop --temperature/--ray, or use the composition model")
-    if any(not (isinstance(x, Path) or str(x).lower().endswith(".cif")) for x in items):
-        _fail(f"the GNN model {model_dir!r} predicts from crystal structures: give --cif FILE or --cif-dir DIR "
-              "(formulas go to the composition model)")
+    # formulas are answered through an inferred parent structure, else the composition model the GNN carries
     try:
         results = GNNPredictor.load(model_dir).predict_many(items, on_error="warn")
     except NacondError as exc:
         _fail(str(exc))
-    _emit(rows, results, where, output, on_error)
+    _emit(rows, results, where, output, on_error, show_model=True)
 
 
-def _emit(rows, results, where, output, on_error) -> None:
+def _emit(rows, results, where, output, on_error, show_model: bool = False) -> None:
     import csv
 
     from ml.utils import round_row
@@ -448,6 +447,9 @@ def _emit(rows, results, where, output, on_error) -> None:
         flag = "" if rec["in_domain"] else f"  [out of domain: {rec['domain_notes']}]"
         if rec["in_domain"] and rec.get("domain_notes"):
             flag = f"  [note: {rec['domain_notes']}]"
+        if show_model:  # a GNN directory answers with the GNN or with its composition model: say which
+            src = rec.get("structure_source") or ""
+            flag = f"  [{rec.get('model_used', '')}{' on ' + src if src else ''}]{flag}"
         m = rec.get("measured_log10_sigma_S_cm")
         measured = "" if m is None else (
             f"  [measured at 20-30 C: {10 ** m:.2e} S/cm, {rec['n_measurements']} value(s), spread "

@@ -23,19 +23,56 @@ from training.config import TrainConfig
 log = logging.getLogger(__name__)
 
 
-def structured_frame(frame: pd.DataFrame):
-    """The compositions that map onto a prototype, their structures, and a report of the others."""
+def structured_frame(frame: pd.DataFrame, *, infer_unknown: bool = True):
+    """The compositions that map onto a prototype, their structures, and a report of the others.
+
+    ``infer_unknown``: a composition whose dataset ``structure_type`` is 'unknown' gets the parent inferred from
+    the labelled compositions of the same frame (:mod:`ml.structures.infer`) when one fits with confidence
+    >= 0.5; the report lists each such inference."""
+    from ml.structures.infer import InferenceError, ParentIndex
     from ml.structures.mapping import map_entries
 
     mapped, reasons = map_entries(frame["formula"].tolist(), frame["structure_type"].tolist())
+    inferred = []
+    if infer_unknown and frame["structure_type"].eq("unknown").any():
+        try:
+            index = ParentIndex.from_frame(frame)
+        except InferenceError as exc:
+            log.info("no parent inference for unknown structure types: %s", exc)
+            index = None
+        for i, (f, st) in enumerate(zip(frame["formula"], frame["structure_type"], strict=True)):
+            if index is None or st != "unknown":
+                continue
+            inf = index.infer(f)
+            if inf.ok:
+                mapped[i], reasons[i] = inf.mapped, ""
+                inferred.append({"formula": f, "parent": inf.guess.structure_type, "prototype": inf.mapped.prototype,
+                                 "via": inf.guess.neighbour, "confidence": round(inf.guess.confidence, 3)})
     keep = np.array([m is not None for m in mapped])
     fallback = Counter(st for st, m in zip(frame["structure_type"], mapped, strict=True) if m is None)
     report = {"compositions": int(len(frame)), "with_structure": int(keep.sum()),
               "fallback_composition_only": int((~keep).sum()),
               "fallback_by_structure_type": dict(fallback.most_common()),
               "by_prototype": dict(Counter(m.prototype for m in mapped if m is not None).most_common()),
-              "fallback_reasons": sorted({r for r in reasons if r})[:50]}
+              "fallback_reasons": sorted({r for r in reasons if r})[:50],
+              "inferred_for_unknown_structure_type": inferred}
     return frame[keep].reset_index(drop=True), [m for m in mapped if m is not None], report
+
+
+def save_formula_path(frame: pd.DataFrame, out: Path, *, preset: str, seed: int) -> dict:
+    """What lets a GNN directory answer formulas: the labelled compositions its parents are inferred from
+    (``parents.json``) and a composition model for formulas without a fitting parent (``composition/``), both
+    from all compositions of the training frame (structured or not)."""
+    from ml.structures.infer import COMPOSITION_DIR, PARENTS_FILE, ParentIndex
+
+    index = ParentIndex.from_frame(frame)
+    index.save(out / PARENTS_FILE)
+    t0 = time.perf_counter()
+    comp = NacondModel(learner="extra_trees", preset=preset, seed=seed).fit(frame)
+    comp.save(out / COMPOSITION_DIR, extra={"role": "composition model of a GNN directory: answers formulas "
+                                                    "that have no fitting parent structure"})
+    return {"reference_compositions": len(index.formulas), "structure_types": len(set(index.types)),
+            "composition_model": "extra_trees", "composition_fit_seconds": round(time.perf_counter() - t0, 1)}
 
 
 def graphs_for(structures, config) -> np.ndarray:
@@ -137,6 +174,7 @@ def train_gnn(cfg: TrainConfig, *, log_to_mlflow: bool = True, gnn_overrides: di
                           "epochs", config.n_models * config.epochs) as epochs:
                 ens = GNNEnsemble(config).fit(list(graphs), Y, on_epoch=epochs.advance)
             results["fit_seconds"] = round(time.perf_counter() - t_fit, 1)
+            results["formula_fallback"] = save_formula_path(frame, out, preset=cfg.preset, seed=cfg.seed)
             elements = sorted({el for s in structures for el in s.composition.get_el_amt_dict()})
             spacegroups = sorted({int(s.get_space_group_info(symprec=0.1)[1]) for s in structures})
             ens.save(out, extra={"dataset_sha256": dataset_sha, "git_sha": _git_sha(), "data_info": info,
@@ -152,8 +190,11 @@ def train_gnn(cfg: TrainConfig, *, log_to_mlflow: bool = True, gnn_overrides: di
                 f"# nacond GNN ensemble\n\nTrained by `nacond train --data {cfg.data} --model gnn --cv {cfg.cv} --out "
                 f"{cfg.out}`.\n\nStructures: {report['with_structure']} of {report['compositions']} compositions "
                 f"mapped onto prototypes ({report['by_prototype']}); {report['fallback_composition_only']} fall "
-                f"back to the composition model.\n\nGNN: {vars(config)}\n\n## Cross-validation ({cfg.cv}, structured "
-                f"compositions)\n{results.get('cv_table_md', 'not run (--cv none)')}\n")
+                "back to the composition model.\n\nFormulas: `nacond predict --model DIR FORMULA` infers the parent "
+                "structure from the labelled compositions in `parents.json` and answers with the GNN when a prototype "
+                "fits (`model_used=gnn`, `structure_source=prototype:<key>`), else with the composition model in "
+                f"`composition/` (`model_used=composition`).\n\nGNN: {vars(config)}\n\n## Cross-validation "
+                f"({cfg.cv}, structured compositions)\n{results.get('cv_table_md', 'not run (--cv none)')}\n")
         results["plots"] = [str(p) for p in sorted(final.glob("*.png"))]
         if run is not None:
             rep.step("MLflow: logging metrics and the model directory")

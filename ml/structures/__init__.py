@@ -5,6 +5,8 @@
   ``prototypes.json``.
 * :mod:`ml.structures.mapping`: a composition placed on its parent with partial occupancies that reproduce it.
 * :mod:`ml.structures.cif`: user CIFs (partial occupancies and vacancies allowed) into the same representation.
+* :mod:`ml.structures.infer`: a new formula's parent structure type, guessed from labelled compositions, with a
+  confidence (formula -> structure for GNN models).
 """
 
 from ml.structures.cif import read_cif

@@ -30,6 +30,8 @@ SHARED_FRAMEWORKS: tuple[tuple[str, ...], ...] = (
     ("Na11Sn2PS12", "Na11Sn2PSe12"),
     ("antiperovskite_Pm-3m", "Na3SO4F_antiperovskite"),
     ("beta2_alumina", "beta_alumina"),
+    # carba-closo-borates (CB11H12-, CB9H10-) pack like the closo-borates: C takes a cage B site
+    ("closo_borate", "carba_closo_borate"),
 )
 
 
