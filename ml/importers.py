@@ -47,6 +47,14 @@ def _sigma(text: object) -> tuple[float, str]:
     return v, m.group(1) or ""
 
 
+def _formula(text: str, mobile_ion: str) -> str:
+    """The table's composition, validated and holding the mobile ion (ValueError naming it otherwise)."""
+    formula = text.strip().strip('"')
+    if mobile_ion not in {e.symbol for e in parse_formula(formula).elements}:
+        raise ValueError(f"no {mobile_ion} in {formula!r}")
+    return formula
+
+
 def _row(**kw) -> dict:
     return {c: str(kw.get(c, "")) for c in COLUMN_NAMES}
 
@@ -78,10 +86,7 @@ def import_table(path: str | Path, fmt: str, mobile_ion: str = "Li") -> ImportRe
         for _, r in df.iterrows():
             rid = r["ID"]
             try:
-                formula = r["True Composition"].strip().strip('"')
-                comp = parse_formula(formula)
-                if mobile_ion not in {e.symbol for e in comp.elements}:
-                    raise ValueError(f"no {mobile_ion} in {formula!r}")
+                formula = _formula(r["True Composition"], mobile_ion)
                 sigma, censor = _sigma(r["Ionic conductivity (S cm-1)"])
             except (ValueError, NacondError) as exc:
                 skipped.append((rid, str(exc)))
@@ -100,10 +105,7 @@ def import_table(path: str | Path, fmt: str, mobile_ion: str = "Li") -> ImportRe
         for _, r in df.iterrows():
             rid = r["ID"]
             try:
-                formula = r["composition"].strip().strip('"')
-                comp = parse_formula(formula)
-                if mobile_ion not in {e.symbol for e in comp.elements}:
-                    raise ValueError(f"no {mobile_ion} in {formula!r}")
+                formula = _formula(r["composition"], mobile_ion)
                 sigma, censor = _sigma(r["target"])
                 t_c = float(r["temperature"])
                 if not T_RANGE_K[0] <= t_c + 273.15 <= T_RANGE_K[1]:
