@@ -295,7 +295,7 @@ class Predictor:
         X = self.model.kernel.transform_compositions(amounts, families=fams)
         pred = self.model.predict_arrays(X, fams)
         notes, neigh = self.model.domain(fs, X, self.mobile_ion, amounts=amounts, families=list(fams),
-                                         tree_spread=pred.get("log10_sigma_S_cm_scale"))
+                                         tree_spread=pred.get("log10_sigma_S_cm_spread"))
         notes = [input_notes.get(i, []) + n for i, n in zip(good, notes, strict=True)]
         self.model.set_intervals(pred, np.array([not n for n in notes]))
         if t_k is not None:
