@@ -164,7 +164,8 @@ def rest(predictor, n: int, clients: int, seed: int) -> dict:
         elif r < 0.9:
             bodies.append({"formula": rng.choice(["/etc/passwd.cif", "../models/default/model.json.cif", "x.cif"])})
         else:
-            bodies.append({"formula": "Na3PS4", "temperature": rng.choice(["60C", "-400K", "nan", 1e309, "x"])})
+            t = rng.choice(['"60C"', '"-400K"', '"nan"', "1e309", "NaN", '"x"'])  # raw JSON: strict clients refuse inf
+            bodies.append(f'{{"formula": "Na3PS4", "temperature": {t}}}')
     codes: dict[int, int] = {}
     slow = 0
     rss0 = psutil.Process().memory_info().rss
@@ -174,7 +175,9 @@ def rest(predictor, n: int, clients: int, seed: int) -> dict:
         nonlocal slow
         t = time.perf_counter()
         with httpx.Client(timeout=60) as c:
-            code = c.post(f"http://127.0.0.1:{port}/predict", json=body).status_code
+            kw = {"content": body, "headers": {"content-type": "application/json"}} if isinstance(body, str) \
+                else {"json": body}
+            code = c.post(f"http://127.0.0.1:{port}/predict", **kw).status_code
         with lock:
             codes[code] = codes.get(code, 0) + 1
             slow += time.perf_counter() - t > HANG_S

@@ -290,7 +290,7 @@ def trust_section() -> str:
 ## Trust: intervals and the applicability domain (issue #13)
 Script: `benchmarks/bench_trust.py` ({t['seconds']:.0f} s). Extra trees, log10 sigma at 25 degC, out of fold. Each
 fold's model calibrates its own domain rules and interval quantiles on its inner grouped folds (nothing is set by
-hand or on these splits). Intervals are split-conformal, normalised by the spread of the trees, with separate
+hand or on these splits). Intervals are split-conformal, normalised by the square root of the trees' spread, with separate
 quantiles for in-domain and out-of-domain compositions (Mondrian by the domain flag).
 
 | split | n | MAE | 90 % coverage | median width (decades) | in domain | in-domain MAE | misses > 1.5 | flagged |
@@ -309,7 +309,7 @@ feature distance), or the trees disagree by more than {r['max_tree_spread']:.2f}
 is unseen, the Na fraction is outside the training range, or the formula is not charge-balanced with common
 oxidation states. On its own inner folds these rules flag {100 * r.get('large_flagged', 0):.0f} % of the misses > 1.5
 decades and keep {100 * r.get('in_domain', 1):.0f} % in domain (Youden's J {r['j']:.2f}). Interval quantiles (in units
-of tree spread): pooled {q['q90']:.2f}, in domain {q['q90_in']:.2f} ({q['n_in']} compositions), out of domain
+of the square root of the tree spread): pooled {q['q90']:.2f}, in domain {q['q90_in']:.2f} ({q['n_in']} compositions), out of domain
 {q['q90_out']:.2f} ({q['n_out']}).
 """
 

@@ -19,6 +19,7 @@ out-of-fold compositions in domain.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from itertools import product
 
 import numpy as np
@@ -74,6 +75,20 @@ def mobile_fraction(amounts: dict, mobile_ion: str = "Na") -> float:
     return float(amounts.get(mobile_ion, 0.0) / total) if total > 0 else 0.0
 
 
+@lru_cache(maxsize=256)
+def _element_roles(symbol: str) -> tuple[float, tuple[int, ...]]:
+    """Electronegativity (NaN if none) and common oxidation states of an element (cached: called per formula)."""
+    import warnings
+
+    from pymatgen.core import Element
+
+    el = Element(symbol)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        x = float(el.X)
+    return x, tuple(el.common_oxidation_states)
+
+
 def charge_balanced(amounts: dict, tolerance: float = 0.02) -> bool | None:
     """Can common oxidation states sum to zero? (continuous relaxation: mixed valence allowed).
 
@@ -81,16 +96,14 @@ def charge_balanced(amounts: dict, tolerance: float = 0.02) -> bool | None:
     all other elements positive states. Returns None where the rule does not apply (boron, carbon or
     nitrogen hydride clusters such as B12H12 2-, BH4-, NH2-, CB11H12-, whose formal states pymatgen cannot give).
     """
-    from pymatgen.core import Element
-
-    els = {e: Element(e) for e in amounts}
+    els = {e: _element_roles(e) for e in amounts}
     if ("H" in amounts and ({"B", "N", "C", "Al"} & set(amounts))) or ("B" in amounts and HALOGENS & set(amounts)):
         return None
-    most = max(els, key=lambda e: els[e].X if els[e].X == els[e].X else 0.0)
+    most = max(els, key=lambda e: els[e][0] if els[e][0] == els[e][0] else 0.0)
     lo = hi = 0.0
     scale = 0.0
     for e, n in amounts.items():
-        states = [s for s in els[e].common_oxidation_states] or [0]
+        states = list(els[e][1]) or [0]
         if e == most or e in HALOGENS:
             allowed = [s for s in states if s < 0] or [min(states)]
         elif e in EITHER_SIGN:

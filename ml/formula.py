@@ -83,8 +83,9 @@ def parse_formula(formula: str) -> Composition:
     if zero:
         raise InvalidFormulaError(f"formula {text!r} has a zero amount ({zero.group(0)!r}); leave the element out "
                                   "or give its amount")
-    comp = Composition()
-    for part in _adduct_parts(text):
+    parts = _adduct_parts(text)
+    comp = _parse_part(parts[0], text) if parts else Composition()
+    for part in parts[1:]:
         comp = comp + _parse_part(part, text)
     if len(comp) == 0 or comp.num_atoms <= 0:
         raise InvalidFormulaError(f"formula {text!r} contains no atoms")
@@ -116,12 +117,12 @@ def _parse_part(part: str, text: str) -> Composition:
     m = _LEADING.match(part)  # "10H2O" -> 10 x H2O
     factor = float(m.group(1)) if m else 1.0
     body = part[m.end():] if m else part
+    if not body:
+        raise InvalidFormulaError(f"formula {text!r} cannot be parsed: {part!r} holds no element")
     try:
         comp = Composition(body)
     except Exception as exc:  # pymatgen raises ValueError, KeyError, OverflowError, ... for malformed strings
         raise InvalidFormulaError(f"formula {text!r} cannot be parsed: {exc}") from None
-    if any(not math.isfinite(a) for a in comp.values()):
-        raise InvalidFormulaError(f"formula {text!r} has a non-finite amount")
     return comp * factor if factor != 1.0 else comp
 
 

@@ -176,6 +176,12 @@ def resolve_input(x: Any, allow_paths: bool = True) -> tuple[str, list[str]]:
                       "a CIF path, or a pymatgen Composition/Structure")
 
 
+def _fraction_key(amounts: dict) -> tuple:
+    """Equal for two compositions with the same reduced formula (atomic fractions to 1e-6)."""
+    total = sum(amounts.values())
+    return tuple(sorted((el, round(a / total, 6)) for el, a in amounts.items()))
+
+
 def _none_if_nan(v) -> float | None:
     return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
 
@@ -194,13 +200,14 @@ class Predictor:
         self.mobile_ion = model.mobile_ion
         self._measured_index: dict[str, int] | None = None
 
-    def _measured(self, formula: str) -> dict[str, Any]:
-        """What the training data hold for this composition (reduced formula), or nothing."""
+    def _measured(self, amounts: dict) -> dict[str, Any]:
+        """What the training data hold for this composition (same reduced formula, i.e. the same atomic
+        fractions), or nothing."""
         if self._measured_index is None:
             rows = self.model.meta.get("training_rows", {})
-            forms = rows.get("group") or [parse_formula(f).reduced_formula for f in rows.get("formula", [])]
-            self._measured_index = {g: i for i, g in enumerate(forms)}
-        i = self._measured_index.get(parse_formula(formula).reduced_formula)
+            self._measured_index = {_fraction_key(parse_formula(f).get_el_amt_dict()): i
+                                    for i, f in enumerate(rows.get("formula", []))}
+        i = self._measured_index.get(_fraction_key(amounts))
         if i is None:
             return {}
         rows = self.model.meta["training_rows"]
@@ -319,7 +326,7 @@ class Predictor:
                 neighbours=tuple(Neighbour(n["formula"], _none_if_nan(n["log10_sigma_S_cm"]),
                                            _none_if_nan(n["ea_eV"]), n["doi"], n["distance"]) for n in neigh[k]),
                 model_version=self.model_version, family=str(fams[k]),
-                temperature_K=ROOM_TEMPERATURE_K if t_k is None else t_k, **self._measured(fs[k]))
+                temperature_K=ROOM_TEMPERATURE_K if t_k is None else t_k, **self._measured(amounts[k]))
         return out
 
 

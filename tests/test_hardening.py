@@ -313,3 +313,10 @@ def test_import_rejects_the_wrong_table(tmp_path):
         from ml.importers import import_table
 
         import_table(src, "csv")
+
+
+def test_manifest_itself_is_checked(model_copy):
+    m = model_copy / MANIFEST
+    m.write_text(m.read_text().replace('"sha256"', '"sha257"', 1))
+    with pytest.raises(ModelLoadError, match="unreadable"):
+        Predictor.load(model_copy)

@@ -53,6 +53,8 @@ def verify_manifest(directory: str | Path, require: str = "model.json") -> Path:
     try:
         info = json.loads((root / MANIFEST).read_text())
         listed = dict(info["files"])
+        if set(info) != {"algorithm", "files"} or info["algorithm"] != "sha256":
+            raise ValueError("unexpected keys or algorithm")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelLoadError(f"model {str(root)!r}: {MANIFEST} is unreadable ({exc})") from None
     present = set(_files(root))
