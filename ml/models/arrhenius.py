@@ -51,8 +51,8 @@ def x_of(temperature_k) -> np.ndarray:
 
 
 def anchored(ls_rt, ea, temperature_k) -> np.ndarray:
-    t = np.asarray(temperature_k, dtype=float)
-    return np.asarray(ls_rt) - np.asarray(ea) * x_of(t) - np.log10(t / T_REF_K)
+    """log10 sigma(T) on the curve sigma*T = A exp(-Ea/kT) through log10 sigma(298.15 K) = ``ls_rt``."""
+    return log10_sigma_at(log10_a_from(ls_rt, ea, T_REF_K), ea, temperature_k)
 
 
 def temperature_rows(rows, mobile_ion: str = "Na"):
