@@ -410,10 +410,11 @@ equality on fixtures: `tests/test_featurizers.py::test_vectorised_magpie_equals_
 | grouped CV of all five models | {cv['grouped']['seconds']:.0f} |
 | leave-one-family-out of all five models | {cv['family']['seconds']:.0f} |
 
-Measured by hand with `time` on 2026-11-26: `make model` (default model with grouped CV beside both baselines,
-plus the Arrhenius sigma(T) model, no MLflow) 35 s wall; `make run` (validate, stats, train with grouped CV,
-learning curve, Arrhenius model, MLflow logging and registration, predict) 68 s wall in a fresh clone whose `.venv`
-`make test` had just built; `bash .ci/run` on a fresh clone (venv install + 179 tests) 5 min 27 s (tests 151 s; session 3).
+Measured by hand with `time` on 2026-12-07 (604-row dataset): `make model` (default model with grouped CV beside
+both baselines, plus the sigma(T) calibration, no MLflow) 44 s wall; `make run` in a fresh clone (venv install,
+validate, stats, train with grouped CV, learning curve, sigma(T), MLflow logging and registration, predict) 2 min
+56 s wall, of which `nacond train` 56 s; `bash .ci/run` on a fresh clone (venv install + 271 tests) 3 min 38 s - 3 min
+58 s (tests 129-146 s).
 
 ## Serving (`serving.Predictor`, `nacond serve`)
 Script: `benchmarks/bench_serving.py`. Reference model `models/default` (extra trees, 200 trees per target; JSON +
