@@ -7,6 +7,7 @@ import math
 import time
 
 import pytest
+from cif_text import cif_text
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,28 +21,8 @@ FORMULAS = st.lists(TOKENS, max_size=10).map("".join) | st.text(max_size=40)
 SETTINGS = settings(max_examples=150, deadline=2000, derandomize=True,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
-GOOD_CIF = """data_NaCl
-_symmetry_space_group_name_H-M   'F m -3 m'
-_cell_length_a   5.64
-_cell_length_b   5.64
-_cell_length_c   5.64
-_cell_angle_alpha   90
-_cell_angle_beta   90
-_cell_angle_gamma   90
-loop_
- _symmetry_equiv_pos_as_xyz
-  'x, y, z'
-  '-x, -y, -z'
-loop_
- _atom_site_label
- _atom_site_type_symbol
- _atom_site_fract_x
- _atom_site_fract_y
- _atom_site_fract_z
- _atom_site_occupancy
-  Na1  Na  0.0  0.0  0.0  1
-  Cl1  Cl  0.5  0.5  0.5  1
-"""
+GOOD_CIF = cif_text([("Na1", "Na", 0.0, 0.0, 0.0, 1), ("Cl1", "Cl", 0.5, 0.5, 0.5, 1)], a=5.64,
+                    ops=["x, y, z", "-x, -y, -z"], name="NaCl")
 
 
 @pytest.fixture(scope="module")

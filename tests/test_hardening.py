@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from cif_text import cif_text
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -96,13 +97,10 @@ def test_fifo_device_and_directory_are_refused_fast(tmp_path):
 
 
 def _cif(n_sites: int, n_ops: int) -> str:
-    ops = "\n".join(f"  'x,y,z{'+0' * (k % 2)}'" for k in range(n_ops))
-    sites = "\n".join(f"  Na{k} Na {(k % 97) / 97:.4f} {(k % 89) / 89:.4f} {(k % 83) / 83:.4f} 1"
-                      for k in range(n_sites))
-    return (f"data_x\n_cell_length_a 10\n_cell_length_b 10\n_cell_length_c 10\n_cell_angle_alpha 90\n"
-            f"_cell_angle_beta 90\n_cell_angle_gamma 90\nloop_\n_symmetry_equiv_pos_as_xyz\n{ops}\n"
-            f"loop_\n_atom_site_label\n_atom_site_type_symbol\n_atom_site_fract_x\n_atom_site_fract_y\n"
-            f"_atom_site_fract_z\n_atom_site_occupancy\n{sites}\n")
+    ops = [f"x,y,z{'+0' * (k % 2)}" for k in range(n_ops)]
+    sites = [(f"Na{k}", "Na", f"{(k % 97) / 97:.4f}", f"{(k % 89) / 89:.4f}", f"{(k % 83) / 83:.4f}", 1)
+             for k in range(n_sites)]
+    return cif_text(sites, ops=ops)
 
 
 def test_cif_counts_are_checked_before_parsing():

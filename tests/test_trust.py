@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from cif_text import cif_text
 
 from ml.domain import calibrate_rules, charge_balanced, flagged_by
 from ml.formula import parse_formula
@@ -65,33 +66,10 @@ def test_measured_values_first(predictor):
 
 def _split_site_cif(path):
     # a Na split site the CIF reader merges: the sites give half the stated Na
-    path.write_text("""data_split
-_chemical_formula_sum 'Na3 P1 S4'
-_symmetry_space_group_name_H-M 'P 1'
-_cell_length_a 7.0
-_cell_length_b 7.0
-_cell_length_c 7.0
-_cell_angle_alpha 90
-_cell_angle_beta 90
-_cell_angle_gamma 90
-loop_
- _symmetry_equiv_pos_as_xyz
-  'x, y, z'
-loop_
- _atom_site_label
- _atom_site_type_symbol
- _atom_site_fract_x
- _atom_site_fract_y
- _atom_site_fract_z
- _atom_site_occupancy
-  Na1 Na 0.0 0.5 0.5 0.75
-  Na2 Na 0.5 0.0 0.5 0.75
-  P1 P 0.0 0.0 0.0 1
-  S1 S 0.2 0.2 0.2 1
-  S2 S 0.8 0.8 0.2 1
-  S3 S 0.8 0.2 0.8 1
-  S4 S 0.2 0.8 0.8 1
-""")
+    sites = [("Na1", "Na", 0.0, 0.5, 0.5, 0.75), ("Na2", "Na", 0.5, 0.0, 0.5, 0.75), ("P1", "P", 0.0, 0.0, 0.0, 1),
+             ("S1", "S", 0.2, 0.2, 0.2, 1), ("S2", "S", 0.8, 0.8, 0.2, 1), ("S3", "S", 0.8, 0.2, 0.8, 1),
+             ("S4", "S", 0.2, 0.8, 0.8, 1)]
+    path.write_text(cif_text(sites, a=7.0, formula_sum="Na3 P1 S4", name="split"))
     return path
 
 

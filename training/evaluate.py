@@ -107,9 +107,8 @@ def cross_validate(frame: pd.DataFrame, learners: Sequence[str], cv: str = "grou
                 pred = model.predict(frame.iloc[te], X=inputs[te])
             else:
                 model = NacondModel(learner=learner, preset=preset, seed=seed).fit(frame.iloc[tr], X=X[tr])
-                pred = model.predict(frame.iloc[te], X=X[te])
                 # the domain check sees what a user's prediction sees: the family inferred from the formula
-                why, _ = model.domain(list(frame["formula"].iloc[te]), X[te], model.mobile_ion)
+                pred, why = model.predict_with_domain(frame.iloc[te], X=X[te])
                 in_domain[te] = [not w for w in why]
                 notes[te] = ["; ".join(w) for w in why]
             for c in pred.columns:

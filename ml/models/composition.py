@@ -307,6 +307,10 @@ class NacondModel:
 
     def predict(self, frame, X: np.ndarray | None = None):
         """Predictions per target with 90 % interval bounds: DataFrame columns ``<t>``, ``<t>_lo``, ``<t>_hi``."""
+        return self.predict_with_domain(frame, X)[0]
+
+    def predict_with_domain(self, frame, X: np.ndarray | None = None):
+        """:meth:`predict` and the domain check's reasons per row (empty = in domain), computed once."""
         import pandas as pd
 
         X = self.features(frame) if X is None else X
@@ -315,7 +319,7 @@ class NacondModel:
                                tree_spread=pred.get("log10_sigma_S_cm_spread"))
         self.set_intervals(pred, np.array([not n for n in notes]))
         return pd.DataFrame({k: v for k, v in pred.items() if not k.endswith(("_scale", "_spread"))},
-                            index=frame.index)
+                            index=frame.index), notes
 
     def domain(self, formulas: list[str], X: np.ndarray, mobile_ion: str = "Na", amounts: list[dict] | None = None,
                families: list[str] | None = None,
