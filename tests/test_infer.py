@@ -33,6 +33,7 @@ REFS = [  # (formula, structure_type, family): a small labelled set in the datas
     ("Na2.25Y0.25Zr0.75Cl6", "Na3YCl6_P21n", "halide"),
     ("Na0.75La1.75Cl6", "UCl3_P63m", "halide"),
     ("Na2B12H12", "closo_borate", "complex_hydride"),
+    ("Na11Sn2PS12", "Na11Sn2PS12", "sulfide"),
     ("Na25Si75O150Cl25", "glass_Na2O-NaCl-SiO2", "other"),  # not crystalline: never a parent
     ("Na3PS4", "unknown", "sulfide"),
 ]
@@ -66,8 +67,10 @@ def test_nearest_parent_of_a_doped_nasicon_maps_with_high_confidence():
 
 def test_no_structure_when_the_parent_has_no_prototype_is_too_far_or_cannot_hold_the_formula():
     idx = _index()
-    inf = idx.infer("Na3ErCl6")  # nearest parent: Na3YCl6 type, which has no prototype yet
-    assert not inf.ok and inf.guess.structure_type == "Na3YCl6_P21n" and "has no prototype" in inf.reason
+    inf = idx.infer("Na11Sn2.1P0.9S12")  # nearest parent: the Na11Sn2PS12 type, which has no prototype yet
+    assert not inf.ok and inf.guess.structure_type == "Na11Sn2PS12" and "has no prototype" in inf.reason
+    inf = idx.infer("Na3ErCl6")  # the cryolite-type Na3YCl6 parent has one
+    assert inf.ok and inf.mapped.prototype == "Na3YCl6_P21n" and inf.mapped.composition_error < 1e-6
     inf = idx.infer("NaFeO2")
     assert not inf.ok and "is at distance" in inf.reason and inf.guess.confidence < 0.5
     inf = idx.infer("Na3Zr2Si2PO12", max_error=-1.0)  # nothing fits a negative tolerance
@@ -103,7 +106,7 @@ def test_index_round_trips_and_bad_inputs_raise(tmp_path):
 
 def test_leave_one_out_reports_accuracy():
     r = leave_one_out(_index())
-    assert r["n"] == 10 and 0.0 <= r["accuracy_framework"] <= 1.0
+    assert r["n"] == 11 and 0.0 <= r["accuracy_framework"] <= 1.0
     assert r["accuracy_framework"] >= r["accuracy_structure_type"]
     assert set(r["by_confidence"]) == {"0.0-0.5", "0.5-0.8", "0.8-0.9", "0.9-1.0"}
 
@@ -138,7 +141,7 @@ def test_gnn_directory_answers_formulas_through_an_inferred_structure_or_its_com
     from serving.structure_predictor import GNNPredictor
 
     p = GNNPredictor.load(gnn_dir)
-    rows = p.predict_many(["Na3.3Zr1.7Sc0.3Si2PO12", "Na3ErCl6", "Li3PS4", gnn_dir.parent / "NaCl.cif"])
+    rows = p.predict_many(["Na3.3Zr1.7Sc0.3Si2PO12", "Na11Sn2.1P0.9S12", "Li3PS4", gnn_dir.parent / "NaCl.cif"])
     nasicon, chloride, lithium, cif = rows
     assert nasicon["model_used"] == "gnn" and nasicon["structure_source"] == "prototype:nasicon_R-3c"
     assert 0.9 < nasicon["structure_confidence"] <= 1.0 and np.isfinite(nasicon["log10_sigma_S_cm"])
@@ -182,7 +185,7 @@ def test_predict_cli_answers_formulas_with_a_gnn_directory(gnn_dir, tmp_path):
     from training.cli import app
 
     out = tmp_path / "p.csv"
-    res = CliRunner().invoke(app, ["predict", "--model", str(gnn_dir), "Na3.3Zr1.7Sc0.3Si2PO12", "Na3ErCl6",
+    res = CliRunner().invoke(app, ["predict", "--model", str(gnn_dir), "Na3.3Zr1.7Sc0.3Si2PO12", "Na11Sn2.1P0.9S12",
                                    "--output", str(out)])
     assert res.exit_code == 0, res.output
     rows = list(csv.DictReader(out.open()))

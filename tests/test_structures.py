@@ -58,8 +58,10 @@ def test_shared_framework_substitutes_elements():
 
 
 def test_mapping_errors_name_the_input():
-    with pytest.raises(MappingError, match="'Na3YCl6_P21n' of 'Na3YCl6' has no prototype"):
-        structure_for("Na3YCl6", "Na3YCl6_P21n")
+    with pytest.raises(MappingError, match="'Na11Sn2PS12' of 'Na11Sn2PS12' has no prototype"):
+        structure_for("Na11Sn2PS12", "Na11Sn2PS12")
+    with pytest.raises(MappingError, match="lattice mode 'relaxed' is not one of radii, parent"):
+        structure_for("Na3PS4", "Na3PS4_tetragonal", lattice="relaxed")
     with pytest.raises(MappingError, match="no Na"):
         structure_for("Li3PS4", "Na3PS4_tetragonal")
     with pytest.raises(PrototypeError, match="no prototype for structure type 'bogus'"):
@@ -76,7 +78,7 @@ def test_lattice_lengths_scale_the_cell():
 
 
 def test_map_entries_reports_fallbacks():
-    ms, reasons = map_entries(["Na3PS4", "Na3YCl6"], ["Na3PS4_tetragonal", "Na3YCl6_P21n"])
+    ms, reasons = map_entries(["Na3PS4", "Na11Sn2PS12"], ["Na3PS4_tetragonal", "Na11Sn2PS12"])
     assert ms[0] is not None and reasons[0] == ""
     assert ms[1] is None and "no prototype" in reasons[1]
 
@@ -142,3 +144,45 @@ def test_ucl3_parent_puts_na_on_the_channel_and_the_rare_earth_site():
     assert na[0.0] == pytest.approx(0.25) and na[0.25] == pytest.approx(0.125)  # 2b channel and 2c (with La)
     m = structure_for("Na0.75Sm1.75Cl6", "UCl3_P63m")
     assert m.assignments == {"Sm": "La"} and m.composition_error < 1e-6
+
+
+def test_cell_follows_the_substituted_ions_radii():
+    """Vegard in bond lengths: Sb5+ for P5+ on the tetragonal Na3PS4 parent expands the cell toward the measured
+    Na3SbS4 cell (prototypes: +2.5 % linear); Ti4+ for Zr4+ shrinks NASICON; the parent's own formula keeps it."""
+    from ml.structures.prototypes import parent_structure
+
+    parent = parent_structure("Na3PS4_tetragonal").volume
+    sb = structure_for("Na3SbS4", "Na3PS4_tetragonal")
+    f = (sb.structure.volume / parent) ** (1 / 3)
+    assert 1.01 < f < 1.03 and any("radii" in n for n in sb.notes)
+    assert structure_for("Na3SbS4", "Na3PS4_tetragonal", lattice="parent").structure.volume == pytest.approx(parent)
+    assert structure_for("Na3PS4", "Na3PS4_tetragonal").structure.volume == pytest.approx(parent)
+    nzp = structure_for("NaZr2(PO4)3", "nasicon_R-3c").structure.volume
+    assert structure_for("NaTi2(PO4)3", "nasicon_R-3c").structure.volume < 0.95 * nzp
+    # measured lattice lengths win over the radii rule
+    ref = get_prototype("Na3PS4_tetragonal").lattice
+    m = structure_for("Na3SbS4", "Na3PS4_tetragonal", abc=(ref["a"], ref["b"], ref["c"]))
+    assert m.structure.volume == pytest.approx(parent)
+
+
+def test_na_bond_valence_sums_tell_a_loose_na_from_a_tight_one():
+    """Rock-salt NaCl (a = 5.6402 A): Na is close to fully bonded; cubic Na3SbS4's Na is under-bonded."""
+    fz = NaSiteFeatures()
+    labels = fz.feature_labels()
+    nacl = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.6402), ["Na", "Cl"], [[0.5, 0.5, 0.5], [0, 0, 0]])
+    a = dict(zip(labels, fz.featurize(nacl), strict=True))
+    b = dict(zip(labels, fz.featurize(structure_for("Na3SbS4", "Na3SbS4_cubic").structure), strict=True))
+    assert a["na_bvs_mean"] == pytest.approx(a["na_bvs_min"]) and 0.7 < a["na_bvs_mean"] < 1.0
+    assert b["na_bvs_mean"] < a["na_bvs_mean"] - 0.15
+    assert a["hop_bottleneck_mean"] < b["hop_bottleneck_mean"]
+
+
+def test_new_prototypes_place_their_families():
+    assert structure_for("Na3ErCl6", "Na3YCl6_P21n").composition_error < 1e-6
+    y = structure_for("Na3YCl6", "Na3YCl6_P21n").structure
+    ycl = [n.nn_distance for n in y.get_neighbors(next(s for s in y if s.species_string == "Y"), 3.0)]
+    assert len(ycl) == 6 and 2.55 < min(ycl) and max(ycl) < 2.75  # measured mean Y-Cl 2.62 A
+    br = structure_for("Na3OBr", "antiperovskite_Pm-3m")
+    assert br.structure.lattice.a > structure_for("Na3OCl", "antiperovskite_Pm-3m").structure.lattice.a
+    assert structure_for("NaB11H14", "nido_borate").composition_error < 0.01
+    assert structure_for("Na1.67Mg0.67Al10.33O17", "beta2_alumina").composition_error < 0.01

@@ -394,7 +394,7 @@ def predict_cmd(
                 except NacondError as exc:  # no Arrhenius part in this model
                     _fail(str(exc))
                 bar.advance(len(part))
-    _emit(rows, results, where, output, on_error)
+    _emit(rows, results, where, output, on_error, show_model=True)
 
 
 def _predict_gnn(model_dir, items, rows, where, output, on_error, temperature, use_ray) -> None:
@@ -447,7 +447,7 @@ def _emit(rows, results, where, output, on_error, show_model: bool = False) -> N
         flag = "" if rec["in_domain"] else f"  [out of domain: {rec['domain_notes']}]"
         if rec["in_domain"] and rec.get("domain_notes"):
             flag = f"  [note: {rec['domain_notes']}]"
-        if show_model:  # a GNN directory answers with the GNN or with its composition model: say which
+        if show_model:  # say which model answered: the composition model, or a GNN directory's GNN (on what)
             src = rec.get("structure_source") or ""
             flag = f"  [{rec.get('model_used', '')}{' on ' + src if src else ''}]{flag}"
         m = rec.get("measured_log10_sigma_S_cm")

@@ -14,7 +14,11 @@ pymatgen's periodic neighbour list with every quantity weighted by site occupanc
   hop per Na site averaged;
 * Ewald energy per atom with rule-assigned oxidation states (cage anions balanced on B/C/N/Al); NaN-free: a cell
   that cannot be balanced gets the energy of its compensated (background-neutralised) charges;
-* symmetry: space-group number and crystal system.
+* symmetry: space-group number and crystal system;
+* Na bond-valence sums (universal parameters of O'Keeffe & Brese 1991, as in pymatgen's
+  ``calculate_bv_sum_unordered``; occupancy-weighted over the anions within ``cutoff``): the mean over Na sites
+  and the lowest. An under-bonded Na (sum well below 1) sits in a site too large for it and is loosely held;
+  an exactly bonded one (rock-salt NaCl) is not (Adams' bond-valence view of ion mobility).
 
 Cost: ~10-60 ms per structure of <= 150 sites on one core.
 """
@@ -78,7 +82,7 @@ class NaSiteFeatures(BaseFeaturizer):
             "na_site_filling", "na_na_min", "na_na_mean", "na_neighbours_3.5", "na_neighbours_4.5",
             "na_anion_min", "na_anion_mean", "na_coordination", "na_free_radius_mean", "na_free_radius_min",
             "hop_bottleneck_mean", "hop_bottleneck_max", "ewald_energy_per_atom", "charge_imbalance_per_atom",
-            "spacegroup_number", "crystal_system",
+            "spacegroup_number", "crystal_system", "na_bvs_mean", "na_bvs_min",
         ]
 
     def featurize(self, structure) -> list[float]:
@@ -131,6 +135,7 @@ class NaSiteFeatures(BaseFeaturizer):
                 mean_an.append(self.cutoff)
                 cn.append(0.0)
                 free.append(self.cutoff)
+        bvs = self._na_bvs(structure, na_sites, centers, points, dists, els, occ, anion_els)
         hop = self._hop_bottlenecks(structure, na_sites, na_occ, anion_occ, anion_r)
         ewald_e, imbalance = self._ewald(structure, states, n_atoms) if self.ewald else (0.0, 0.0)
         sg_num, system = self._symmetry(structure)
@@ -140,8 +145,30 @@ class NaSiteFeatures(BaseFeaturizer):
             n_na / len(na_sites), float(np.min(nn_na)), wavg(nn_na), wavg(n35), wavg(n45),
             float(np.min(nn_an)), wavg(mean_an), wavg(cn), wavg(free), float(np.min(free)),
             float(np.mean(hop)) if len(hop) else 0.0, float(np.max(hop)) if len(hop) else 0.0,
-            ewald_e, imbalance, float(sg_num), float(system),
+            ewald_e, imbalance, float(sg_num), float(system), wavg(bvs), float(np.min(bvs)),
         ]
+
+    @staticmethod
+    def _na_bvs(structure, na_sites, centers, points, dists, els, occ, anion_els) -> list[float]:
+        """Bond-valence sum of Na on each Na site from its anion neighbours (occupancy-weighted)."""
+        from pymatgen.analysis.bond_valence import BV_PARAMS
+        from pymatgen.core import Element
+
+        na = BV_PARAMS[Element("Na")]
+        r0 = {}
+        for e in anion_els:
+            p = BV_PARAMS.get(Element(e))
+            if p is not None:  # R0 of the Na-anion pair from the universal parameters
+                r0[els.index(e)] = (na["r"] + p["r"] - na["r"] * p["r"] * (np.sqrt(na["c"]) - np.sqrt(p["c"])) ** 2
+                                    / (na["c"] * na["r"] + p["c"] * p["r"]))
+        out = []
+        for i in na_sites:
+            m = (centers == i) & (dists > 1e-6)
+            total = 0.0
+            for k, r in r0.items():
+                total += float((occ[points[m], k] * np.exp((r - dists[m]) / 0.31)).sum())
+            out.append(total)
+        return out
 
     def _hop_bottlenecks(self, structure, na_sites, na_occ, anion_occ, anion_r) -> np.ndarray:
         """Per Na site, the widest free radius at the midpoint of a hop to another Na site (< 4.5 A)."""

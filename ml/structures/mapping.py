@@ -11,7 +11,12 @@ Rules (a materials scientist's default when only the composition and the parent 
   them.
 * Na fills the parent's Na sites in proportion to their parent occupancy, capped at 1 (water filling), so Na
   excess populates the partly empty sites first and Na deficiency leaves vacancies everywhere.
-* The lattice is the parent's unless the caller gives lattice parameters (``abc``) measured for the entry.
+* The lattice is the parent's, scaled isotropically for the substituted ions (``lattice="radii"``, the
+  default): every cation-anion contact of the parent's first coordination shells keeps its length plus the change
+  of the Shannon radii of the ions now on its two sites (occupancy-weighted), and the cell takes the mean
+  relative change of those contacts (Vegard's law in bond lengths). Cage anions (B12H12, BH4, ...) are rigid
+  units and are not scaled. ``lattice="parent"`` keeps the parent's cell; lattice parameters measured for the
+  entry (``abc``) override both.
 
 The result reports how faithfully the structure reproduces the composition (``composition_error``, the L1
 distance between atomic fractions); callers decide what error is acceptable.
@@ -77,9 +82,64 @@ def _water_fill(caps: np.ndarray, total: float) -> tuple[np.ndarray, float]:
     return np.minimum(1.0, caps * hi), 0.0
 
 
-def decorate(parent, target_amounts: dict[str, float], prototype: str = "") -> MappedStructure:
-    """Place ``target_amounts`` (element -> amount) on ``parent`` (a pymatgen Structure, left unchanged)."""
+LATTICE_MODES = ("radii", "parent")
+_SHELL = 1.25  # first coordination shell: contacts up to 1.25 x a cation's nearest cation-anion distance
+
+
+def _site_radius(d: dict[str, float]) -> tuple[float, float]:
+    """Occupancy-weighted mean Shannon radius of a site's ions and their total occupancy."""
+    tot = sum(d.values())
+    if tot <= 0:
+        return 0.0, 0.0
+    return sum(v * _radius(el) for el, v in d.items()) / tot, tot
+
+
+def radii_scale(parent, old: list[dict[str, float]], new: list[dict[str, float]]) -> float:
+    """Linear scale factor of the cell when the ions on ``parent``'s sites change from ``old`` to ``new``.
+
+    Each cation-anion contact ``d`` of the parent's first shells (per anion kind; simple anions only: O, S, Se, Te, N, halides)
+    becomes ``d + (r_cat' - r_cat) + (r_an' - r_an)`` with occupancy-weighted Shannon radii at rule oxidation
+    states; the factor is the weighted mean of ``d'/d`` (weights: product of the new occupancies). 1.0 when the
+    parent has no such contact (e.g. hydride cages).
+    """
+    ro = [_site_radius(d) for d in old]
+    rn = [_site_radius(d) for d in new]
+    anion_site = np.array([bool(d) and all(_is_anion(el) for el in d) for d in old])
+    cation_site = np.array([bool(d) and not any(_is_anion(el) or el in ("H", "B", "C") for el in d) for d in old])
+    if not anion_site.any() or not cation_site.any():
+        return 1.0
+    idx = np.where(cation_site)[0]
+    centers, points, _, dists = parent.get_neighbor_list(4.0, sites=[parent[i] for i in idx])
+    num = den = 0.0
+    anion_class = [frozenset(d) for d in old]
+    for k, i in enumerate(idx):
+        m = (centers == k) & anion_site[points] & (dists > 0.5)
+        if not m.any():
+            continue
+        d, p = dists[m], points[m]
+        # first shell per anion kind: Na-O and Na-Cl of an anti-perovskite both count
+        nearest: dict[frozenset, float] = {}
+        for dj, j in zip(d, p, strict=True):
+            nearest[anion_class[j]] = min(nearest.get(anion_class[j], np.inf), dj)
+        shell = np.array([dj <= _SHELL * nearest[anion_class[j]] for dj, j in zip(d, p, strict=True)])
+        for dj, j in zip(d[shell], p[shell], strict=True):
+            w = rn[i][1] * rn[j][1]
+            if w <= 0 or rn[i][1] <= 0:
+                continue
+            new_d = dj + (rn[i][0] - ro[i][0]) + (rn[j][0] - ro[j][0])
+            num += w * new_d / dj
+            den += w
+    return float(num / den) if den > 0 else 1.0
+
+
+def decorate(parent, target_amounts: dict[str, float], prototype: str = "", lattice: str = "radii"
+             ) -> MappedStructure:
+    """Place ``target_amounts`` (element -> amount) on ``parent`` (a pymatgen Structure, left unchanged);
+    ``lattice`` is one of ``LATTICE_MODES`` (module docstring)."""
     from pymatgen.core import Structure
+
+    if lattice not in LATTICE_MODES:
+        raise MappingError(f"lattice mode {lattice!r} is not one of {', '.join(LATTICE_MODES)}")
 
     if MOBILE not in target_amounts or target_amounts[MOBILE] <= 0:
         raise MappingError(f"composition {target_amounts} has no {MOBILE}; nothing to place on the Na sites")
@@ -151,18 +211,24 @@ def decorate(parent, target_amounts: dict[str, float], prototype: str = "") -> M
         if occ > 0:
             new_species[i][MOBILE] = new_species[i].get(MOBILE, 0.0) + float(occ)
     # a site that hosted Na and something else must not exceed full occupancy
-    species, coords = [], []
+    species, coords, kept = [], [], []
     for i, d in enumerate(new_species):
         d = {el: v for el, v in d.items() if v > 1e-9}
         tot = sum(d.values())
         if tot > 1.0 + 1e-6:
             d = {el: v / tot for el, v in d.items()}
+        new_species[i] = d
         if d:
             species.append(d)
             coords.append(parent[i].frac_coords)
     if not species:
         raise MappingError(f"nothing of {target_amounts} could be placed on {prototype!r}")
     s = Structure(parent.lattice, species, coords)
+    if lattice == "radii":
+        f = radii_scale(parent, site_dicts, new_species)
+        if abs(f - 1.0) > 1e-6:
+            s.scale_lattice(s.volume * f ** 3)
+            notes.append(f"cell scaled by {f:.4f} (linear) for the substituted ions' radii")
     err = composition_error(s.composition.get_el_amt_dict(), target_amounts)
     return MappedStructure(structure=s, prototype=prototype, composition_error=err,
                            assignments={el: h for el, h in assign.items() if el != h}, notes=notes)
@@ -175,8 +241,8 @@ def composition_error(a: dict[str, float], b: dict[str, float]) -> float:
     return float(sum(abs(a.get(e, 0.0) / ta - b.get(e, 0.0) / tb) for e in els))
 
 
-def structure_for(formula: str, structure_type: str, *, abc: tuple[float, float, float] | None = None
-                  ) -> MappedStructure:
+def structure_for(formula: str, structure_type: str, *, abc: tuple[float, float, float] | None = None,
+                  lattice: str = "radii") -> MappedStructure:
     """The structure of ``formula`` on the parent of ``structure_type``.
 
     Args:
@@ -184,6 +250,7 @@ def structure_for(formula: str, structure_type: str, *, abc: tuple[float, float,
         structure_type: a dataset ``structure_type`` key with a prototype (see ``resolve_key``).
         abc: measured conventional lattice lengths (Angstrom) of this entry; the parent's cell is scaled
             isotropically to the volume they imply (angles and fractional coordinates stay the parent's).
+        lattice: ``"radii"`` (the parent's cell scaled for the substituted ions' Shannon radii) or ``"parent"``.
 
     Raises:
         MappingError: no prototype for ``structure_type``, or the composition has no Na.
@@ -192,7 +259,8 @@ def structure_for(formula: str, structure_type: str, *, abc: tuple[float, float,
     if key is None:
         raise MappingError(f"structure type {structure_type!r} of {formula!r} has no prototype")
     comp = parse_formula(formula)
-    mapped = decorate(parent_structure(key), comp.get_el_amt_dict(), prototype=key)
+    mapped = decorate(parent_structure(key), comp.get_el_amt_dict(), prototype=key,
+                      lattice="parent" if abc is not None else lattice)
     if abc is not None:
         if len(abc) != 3 or any(not v > 0 for v in abc):
             raise MappingError(f"lattice lengths {abc} for {formula!r} must be three positive numbers (Angstrom)")
@@ -206,7 +274,7 @@ def structure_for(formula: str, structure_type: str, *, abc: tuple[float, float,
 MAX_COMPOSITION_ERROR = 0.02
 
 
-def map_entries(formulas, structure_types, *, max_error: float = MAX_COMPOSITION_ERROR):
+def map_entries(formulas, structure_types, *, max_error: float = MAX_COMPOSITION_ERROR, lattice: str = "radii"):
     """Structures for many (formula, structure_type) pairs; ``None`` with a reason where there is none.
 
     Returns ``(structures, reasons)``: a ``MappedStructure`` or ``None`` per entry, and per entry ``""`` or why
@@ -215,7 +283,7 @@ def map_entries(formulas, structure_types, *, max_error: float = MAX_COMPOSITION
     structures, reasons = [], []
     for f, st in zip(formulas, structure_types, strict=True):
         try:
-            m = structure_for(f, st)
+            m = structure_for(f, st, lattice=lattice)
         except MappingError as exc:
             structures.append(None)
             reasons.append(str(exc))
