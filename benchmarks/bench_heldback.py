@@ -56,12 +56,15 @@ def write_dataset(rows: pd.DataFrame, folder: Path) -> Path:
     return folder
 
 
+THREADS = {"threads": 2}
+
+
 def train_dir(data: Path, out: Path, seed: int = 0) -> dict:
     from training.config import TrainConfig
     from training.structure_train import train_gnn
 
     cfg = TrainConfig(data=str(data), model="gnn", cv="none", out=str(out), seed=seed, force=True)
-    return train_gnn(cfg, log_to_mlflow=False)
+    return train_gnn(cfg, log_to_mlflow=False, gnn_overrides=THREADS)
 
 
 def mae(a, b) -> float:
@@ -101,6 +104,7 @@ def one_draw(rows, frame, seed: int, fraction: float, work: Path) -> dict:
         "through_structure_share": float(via.mean()),
         "by_prototype": pd.Series([r["structure_source"] for r in out])[via].value_counts().to_dict(),
         "mae_gnn_on_structure": mae(gnn[via], y[via]), "mae_composition_on_structure": mae(np.array(comp)[via], y[via]),
+        "mae_blend_on_structure": mae(0.5 * (gnn[via] + np.array(comp)[via]), y[via]),
         "mae_directory": mae(gnn, y), "mae_composition": mae(comp, y),
         "mae_global_median": mae(np.full(len(y), g_med), y), "mae_family_median": mae(fam, y),
         "fit_seconds": round(fit_s, 1), "predict_seconds": round(pred_s, 2),
@@ -156,7 +160,9 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=3)
     ap.add_argument("--fraction", type=float, default=0.25)
     ap.add_argument("--skip-physics", action="store_true")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads of the GNN")
     args = ap.parse_args()
+    THREADS["threads"] = args.threads
     rows = load_dataset()
     frame = training_frame(rows)
     res: dict = {"fraction": args.fraction, "draws": []}
