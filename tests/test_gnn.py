@@ -121,3 +121,20 @@ def test_predict_cli_with_a_gnn_model(tmp_path):
     kbr = Structure.from_spacegroup("Fm-3m", Lattice.cubic(6.0), ["Na", "Br"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     assert "Br" in p.predict_many([kbr])[0]["domain_notes"]
     assert json.loads((tmp_path / "gnn" / "model.json").read_text())["class"] == "GNNEnsemble"
+
+
+def test_descriptor_node_features_place_an_unseen_element_among_its_neighbours():
+    """Option node_features="descriptors": each element is a fixed physical descriptor vector (standardised
+    columns, 0/1 flags), so Hf sits next to Zr and far from Cl; the network built on it runs."""
+    import torch
+
+    from ml.models.gnn import DESCRIPTOR_NAMES, _network, element_descriptors
+
+    E = element_descriptors()
+    assert E.shape == (95, len(DESCRIPTOR_NAMES)) and E[0, -1] == 1.0
+    assert E[11, DESCRIPTOR_NAMES.index("is_mobile_ion")] == 1
+    assert np.linalg.norm(E[72] - E[40]) < np.linalg.norm(E[72] - E[17])
+    net = _network(8, 1, 4, 0.0, "descriptors")
+    assert net.embed.in_features == len(DESCRIPTOR_NAMES) and isinstance(net.descriptors, torch.Tensor)
+    with pytest.raises(ValueError, match="node_features 'bogus' is not one of onehot, descriptors"):
+        _network(8, 1, 4, 0.0, "bogus")

@@ -23,8 +23,10 @@ from __future__ import annotations
 import json
 import logging
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -90,10 +92,47 @@ def structure_to_graph(structure, *, cutoff: float = 5.0, max_neighbors: int = 8
                 num_nodes=n)
 
 
-def _network(hidden: int, n_layers: int, n_rbf: int, dropout: float):
+NODE_FEATURES = ("onehot", "descriptors")
+DESCRIPTOR_NAMES = ("electronegativity", "atomic_radius", "shannon_radius", "oxidation_state", "row", "group",
+                    "mendeleev_number", "atomic_mass", "is_anion", "is_mobile_ion", "vacancy")
+
+
+@lru_cache(maxsize=4)
+def element_descriptors(mobile_ion: str = "Na") -> np.ndarray:
+    """(N_ELEMENTS, len(DESCRIPTOR_NAMES)) physical descriptors of channel Z (row 0: vacancy), each column
+    standardised over the elements: Pauling electronegativity, atomic and Shannon radius (rule oxidation state:
+    ``ml.chemistry``), that state, row, group, Mendeleev number, mass, anion and mobile-ion flags, and a vacancy
+    flag (the three flags are 0/1, not standardised). A node's descriptor vector is its occupancy-weighted sum, so an element the training data never saw is
+    still placed among its chemical neighbours (a one-hot embedding would give it an untrained vector)."""
+    from pymatgen.core import Element
+
+    from ml.chemistry import ANION_STATES, cation_state, ionic_radius
+
+    E = np.zeros((N_ELEMENTS, len(DESCRIPTOR_NAMES)))
+    for z in range(1, N_ELEMENTS):
+        el = Element.from_Z(z)
+        state = ANION_STATES.get(el.symbol) or cation_state(el.symbol)
+        with warnings.catch_warnings():  # noble gases have no Pauling electronegativity: 0
+            warnings.simplefilter("ignore")
+            x = el.X if el.X == el.X else 0.0
+        E[z, :10] = [x, float(el.atomic_radius or 0.0), ionic_radius(el.symbol, state) if state else 0.0, state,
+                     el.row, el.group, el.mendeleev_no or 0, float(el.atomic_mass), el.symbol in ANION_STATES,
+                     el.symbol == mobile_ion]
+    mu, sd = E[1:, :8].mean(0), E[1:, :8].std(0)
+    sd[sd == 0] = 1.0
+    E[1:, :8] = (E[1:, :8] - mu) / sd
+    E[0] = 0.0
+    E[0, -1] = 1.0  # the vacancy channel
+    return E.astype(np.float32)
+
+
+def _network(hidden: int, n_layers: int, n_rbf: int, dropout: float, node_features: str = "onehot"):
     import torch
     from torch import nn
     from torch_geometric.nn import MessagePassing
+
+    if node_features not in NODE_FEATURES:
+        raise ValueError(f"node_features {node_features!r} is not one of {', '.join(NODE_FEATURES)}")
 
     class GatedConv(MessagePassing):
         """CGConv (Xie & Grossman 2018): x_i + sum_j sigmoid(W_f z_ij) * softplus(W_s z_ij), z_ij = [x_i, x_j, e_ij].
@@ -119,14 +158,18 @@ def _network(hidden: int, n_layers: int, n_rbf: int, dropout: float):
     class CrystalGNN(nn.Module):
         def __init__(self):
             super().__init__()
-            self.embed = nn.Linear(N_ELEMENTS, hidden, bias=False)
+            if node_features == "descriptors":  # occupancy-weighted element descriptors, a fixed (95 x d) map
+                self.register_buffer("descriptors", torch.from_numpy(element_descriptors()))
+                self.embed = nn.Linear(len(DESCRIPTOR_NAMES), hidden, bias=False)
+            else:
+                self.embed = nn.Linear(N_ELEMENTS, hidden, bias=False)
             self.convs = nn.ModuleList([GatedConv() for _ in range(n_layers)])
             self.norms = nn.ModuleList([nn.LayerNorm(hidden) for _ in range(n_layers)])
             self.head = nn.Sequential(nn.Linear(hidden, hidden), nn.SiLU(), nn.Dropout(dropout),
                                       nn.Linear(hidden, len(TARGETS)))
 
         def forward(self, data):
-            h = self.embed(data.x)
+            h = self.embed(data.x @ self.descriptors if node_features == "descriptors" else data.x)
             for conv, norm in zip(self.convs, self.norms, strict=True):
                 h = norm(conv(h, data.edge_index, data.edge_attr))
             w = data.w.unsqueeze(1)
@@ -152,6 +195,7 @@ class GNNConfig:
     bootstrap: bool = True
     seed: int = 0
     threads: int = 2
+    node_features: str = "onehot"  # or "descriptors": physical element descriptors (tried 2026-12-07, no gain)
 
 
 class GNNEnsemble:
@@ -197,7 +241,7 @@ class GNNEnsemble:
         for k in range(cfg.n_models):
             torch.manual_seed(cfg.seed * 1000 + k)
             idx = rng.choice(n, size=n, replace=True) if cfg.bootstrap else np.arange(n)
-            net = _network(cfg.hidden, cfg.n_layers, cfg.n_rbf, cfg.dropout)
+            net = _network(cfg.hidden, cfg.n_layers, cfg.n_rbf, cfg.dropout, cfg.node_features)
             self._train_one(net, Batch.from_data_list([graphs[i] for i in idx]), Z[idx], on_epoch)
             self.members.append(net)
             out = np.setdiff1d(np.arange(n), idx)
@@ -313,7 +357,8 @@ class GNNEnsemble:
         self = cls(GNNConfig(**meta["config"]))
         state = torch.load(path / "weights.pt", weights_only=True)
         for k in range(meta["n_members"]):
-            net = _network(self.config.hidden, self.config.n_layers, self.config.n_rbf, self.config.dropout)
+            net = _network(self.config.hidden, self.config.n_layers, self.config.n_rbf, self.config.dropout,
+                           self.config.node_features)
             net.load_state_dict({n[len(f"m{k}."):]: v for n, v in state.items() if n.startswith(f"m{k}.")})
             net.eval()
             self.members.append(net)
