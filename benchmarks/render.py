@@ -202,6 +202,56 @@ Verdict: {'; '.join(verdict)}. {default_rule(t)}
 """
 
 
+def pretrain_section() -> str:
+    """Issue #12 candidate 3(b): the GNN pretrained on OBELiX Li structures and fine-tuned on Na
+    (``benchmarks/bench_gnn_pretrain.py``, ``docs/bench/gnn_pretrain.json``)."""
+    r = _bench("gnn_pretrain")
+    if r is None or "pretrain" not in r:
+        return ""
+    import sys
+
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.bench_gnn_pretrain import render as tables
+
+    d, n = r["pretrain"]["data"], r["pretrain"]["network"]
+    skipped = ", ".join(f"{k} ({v})" for k, v in d["skipped"].items()) or "none"
+    comp = ROOT / "docs/bench/composition.json"
+    spread = json.loads(comp.read_text()).get("cv", {}).get("grouped_seed_spread", {}) if comp.exists() else {}
+    verdict = []
+    for key in sorted(k for k in r if k.startswith(("grouped_", "family_"))):
+        rows = r[key]["table"]
+        for target in ("log10_sigma_S_cm", "ea_eV"):
+            m = {row["learner"]: row["mae"] for row in rows if row["target"] == target}
+            if "gnn_pretrained" not in m:
+                continue
+            sd = spread.get(f"extra_trees/{target}", {}).get("sd", float("nan"))
+            vs = "; ".join(f"vs {NAMES.get(b, b).split(' (')[0] if b != 'gnn_mobile' else 'GNN + mobile channel'} "
+                           f"{m['gnn_pretrained'] - m[b]:+.3f}" for b in ("gnn", "gnn_mobile", "extra_trees") if b in m)
+            verdict.append(f"{key.replace('_seed', ' CV, split seed ')}, {target}: pretrained MAE "
+                           f"{m['gnn_pretrained']:.3f} ({vs}; split sd of the composition model {sd:.3f})")
+    return f"""
+### Candidate (b): pretraining on OBELiX Li structures
+Script: `PYTHONPATH=. .venv/bin/python benchmarks/bench_gnn_pretrain.py --threads 1 --out docs/bench` (writes
+`docs/bench/gnn_pretrain.json`; `--parts render` prints the tables below). Same {r['setup']['structured_compositions']}
+structured Na compositions, same splits and same GNN recipe as above; three GNN variants: (i) the current GNN;
+(ii) plus a mobile-ion node channel (`GNNConfig(mobile_channel=True)`: channel 95 = occupancy of the mobile ion, Na
+here, Li in OBELiX); (iii) (ii) with every ensemble member starting from one network pretrained on OBELiX
+(`ml/models/gnn.py: pretrain_gnn`, `GNNEnsemble(config, pretrained=...)`), then fine-tuned with the usual
+{r['setup']['gnn_config']['epochs']} epochs. OBELiX (Therrien et al., Digital Discovery 2026, CC-BY 4.0) is read at run
+time from `../shared/external/obelix` (`ml/structures/obelix.py`; graphs cached under `build/cache/`): {d['structures']}
+of 321 CIFs used ({d['values']} with a value, {d['upper_bounds']} with only an upper bound such as `<1E-10`, which enter
+as a one-sided hinge term, never as values; {d['nodes']:,} nodes); skipped: {skipped}. Pretraining uses no Na label,
+so one pretrained network serves every fold. Pretraining: {n['epochs']} epochs, mini-batches of {n['batch_size']},
+lr {n['lr']}, final training loss {n['final_loss']} (standardised log10 sigma), **{n['seconds']:.0f} s** (torch on 2
+threads on this shared 2-core machine while another job held one core); parsing the CIFs into graphs
+{d['seconds']:.0f} s once, then cached. CV below ran with torch on 1 thread (two threads on the one free core ran ~7x
+slower), so its seconds are not comparable with the table above.
+{tables(r)}
+
+Verdict: {'; '.join(verdict) if verdict else 'CV not run yet'}.
+"""
+
+
 def ray_section() -> str:
     r = _bench("ray")
     if r is None:
@@ -434,7 +484,7 @@ Where batch time goes (cProfile, 10,000 compositions): formula validation with p
 A forked two-process split was tried and gave no gain on this 2-core machine (the tree traversal already uses both
 cores), so it was not kept. Timings on this shared machine vary by about +-20 % between runs.
 """
-    out += (structure_section() + temperature_section() + screening_section() + ray_section()
+    out += (structure_section() + pretrain_section() + temperature_section() + screening_section() + ray_section()
             + trust_section() + robustness_section() + obelix_section())
     (ROOT / "docs/benchmarks.md").write_text(out)
     print("wrote docs/benchmarks.md")
