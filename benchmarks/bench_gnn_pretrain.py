@@ -66,9 +66,9 @@ def main() -> None:
     import torch
 
     from ml.data import load_dataset
+    from ml.models import NacondModel
     from ml.models.composition import BASELINES
     from ml.models.gnn import TARGETS, GNNConfig, GNNEnsemble, GNNRegressor, structure_to_graph
-    from ml.models import NacondModel
     from ml.structures.prototypes import parent_structure
     from ml.targets import training_frame
     from training.evaluate import cross_validate
@@ -149,7 +149,8 @@ def main() -> None:
             row = {k: {"log10_sigma": float(p[TARGETS[0]][i]), "log10_sigma_lo": float(p[f"{TARGETS[0]}_lo"][i]),
                        "log10_sigma_hi": float(p[f"{TARGETS[0]}_hi"][i]), "ea_eV": float(p[TARGETS[1]][i])}
                    for i, k in enumerate(checks)}
-            row["decades_NaCl_below_Na3SbS4"] = row["Na3SbS4_cubic"]["log10_sigma"] - row["NaCl_rocksalt"]["log10_sigma"]
+            row["decades_NaCl_below_Na3SbS4"] = (row["Na3SbS4_cubic"]["log10_sigma"]
+                                                 - row["NaCl_rocksalt"]["log10_sigma"])
             row["fit_seconds"] = round(time.perf_counter() - t, 1)
             phys["predictions"][name] = row
             row["torch_threads"] = cfg.threads
@@ -194,7 +195,8 @@ def render(res: dict) -> str:
             a, b = r["NaCl_rocksalt"], r["Na3SbS4_cubic"]
             lines.append(f"| {NAMES.get(name, name)} | {a['log10_sigma']:.2f} ({a['log10_sigma_lo']:.2f} to "
                          f"{a['log10_sigma_hi']:.2f}) | {b['log10_sigma']:.2f} ({b['log10_sigma_lo']:.2f} to "
-                         f"{b['log10_sigma_hi']:.2f}) | {r['decades_NaCl_below_Na3SbS4']:.2f} | {r['fit_seconds']:.0f} |")
+                         f"{b['log10_sigma_hi']:.2f}) | {r['decades_NaCl_below_Na3SbS4']:.2f} "
+                         f"| {r['fit_seconds']:.0f} |")
     return "\n".join(lines)
 
 
