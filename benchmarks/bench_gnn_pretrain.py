@@ -184,6 +184,20 @@ def render(res: dict) -> str:
             s, a = r["log10_sigma_S_cm"], r["ea_eV"]
             lines.append(f"| {NAMES.get(learner, learner)} | {s['mae']:.3f} | {s['rmse']:.3f} | {s['r2']:.3f} | {sd} "
                          f"| {a['mae']:.4f} | {a['rmse']:.4f} | {a['r2']:.3f} |")
+        if key.startswith("family_") and len(per):
+            models = [m for m in ("extra_trees", *VARIANTS) if m in set(per.learner)]
+            lines.append("\nPer held-out family (MAE; n = compositions with that target):\n")
+            lines.append("| family | n sigma | " + " | ".join(f"sigma {NAMES[m].split(',')[0]}" for m in models)
+                         + " | n Ea | " + " | ".join(f"Ea {NAMES[m].split(',')[0]}" for m in models) + " |")
+            lines.append("|---|" + "---|" * (2 * len(models) + 2))
+            for fam in sorted(set(per.fold)):
+                cells = []
+                for t, nd in (("log10_sigma_S_cm", 3), ("ea_eV", 4)):
+                    f = per[(per.fold == fam) & (per.target == t)].set_index("learner")
+                    n = int(f["n"].iloc[0]) if len(f) and "n" in f else 0
+                    cells.append(str(n))
+                    cells += [f"{f.loc[m, 'mae']:.{nd}f}" if n and m in f.index else "-" for m in models]
+                lines.append(f"| {fam} | " + " | ".join(cells) + " |")
     phys = res.get("physics_nacl_vs_na3sbs4")
     if phys:
         lines.append(f"\n**NaCl vs Na3SbS4** (trained on {phys['n_train']} structured compositions; left out: "
