@@ -79,7 +79,7 @@ def main() -> None:
     torch.set_num_threads(cfg.threads)
     batch = (structures * 6)[:500]
     t = time.perf_counter()
-    g = [structure_to_graph(s, cutoff=cfg.cutoff, max_neighbors=cfg.max_neighbors, n_rbf=cfg.n_rbf) for s in batch]
+    g = [structure_to_graph(s, **cfg.graph_kwargs()) for s in batch]
     t_graph = time.perf_counter() - t
     t = time.perf_counter()
     ens.predict(g)

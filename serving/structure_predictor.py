@@ -111,7 +111,7 @@ class GNNPredictor:
             try:
                 if _is_cif_path(x) or _is_structure(x):
                     s, source = self._structure(x)
-                    g = structure_to_graph(s, cutoff=cfg.cutoff, max_neighbors=cfg.max_neighbors, n_rbf=cfg.n_rbf)
+                    g = structure_to_graph(s, **cfg.graph_kwargs())
                     graphs.append(g)
                     gnn_rows.append((i, {"formula": s.composition.reduced_composition.formula.replace(" ", ""),
                                          "structure_source": source, "structure_confidence": None,
@@ -129,8 +129,7 @@ class GNNPredictor:
             why = "this model carries no reference compositions" if inferred is None else inferred.reason
             if inferred is not None and inferred.ok:
                 try:
-                    g = structure_to_graph(inferred.mapped.structure, cutoff=cfg.cutoff,
-                                           max_neighbors=cfg.max_neighbors, n_rbf=cfg.n_rbf)
+                    g = structure_to_graph(inferred.mapped.structure, **cfg.graph_kwargs())
                 except GraphError as exc:
                     why = f"inferred structure unusable: {exc}"
                 else:

@@ -134,7 +134,7 @@ def test_descriptor_node_features_place_an_unseen_element_among_its_neighbours()
     assert E.shape == (95, len(DESCRIPTOR_NAMES)) and E[0, -1] == 1.0
     assert E[11, DESCRIPTOR_NAMES.index("is_mobile_ion")] == 1
     assert np.linalg.norm(E[72] - E[40]) < np.linalg.norm(E[72] - E[17])
-    net = _network(8, 1, 4, 0.0, "descriptors")
+    net = _network(8, 1, 4, 0.0, node_features="descriptors")
     assert net.embed.in_features == len(DESCRIPTOR_NAMES) and isinstance(net.descriptors, torch.Tensor)
     with pytest.raises(ValueError, match="node_features 'bogus' is not one of onehot, descriptors"):
-        _network(8, 1, 4, 0.0, "bogus")
+        _network(8, 1, 4, 0.0, node_features="bogus")

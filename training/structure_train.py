@@ -79,8 +79,7 @@ def graphs_for(structures, config) -> np.ndarray:
     from ml.models.gnn import structure_to_graph
 
     out = np.empty(len(structures), dtype=object)
-    out[:] = [structure_to_graph(s, cutoff=config.cutoff, max_neighbors=config.max_neighbors,
-                                 n_rbf=config.n_rbf) for s in structures]
+    out[:] = [structure_to_graph(s, **config.graph_kwargs()) for s in structures]
     return out
 
 

@@ -14,6 +14,13 @@
   90 % intervals (each composition is scored only by members that never saw it).
 * scikit-learn-style ``fit(graphs, Y)`` / ``predict(graphs)``; save/load as ``model.json`` + ``weights.pt``
   (state dicts, loaded with ``weights_only=True``).
+* Mobile-ion channel (``GNNConfig(mobile_channel=True)``): one more node channel, the occupancy of the mobile
+  ion on the site (Na in nacond, Li in OBELiX), beside the element channels, so what a network learns about the
+  mobile-ion sublattice is not tied to one element.
+* Pretraining (:func:`pretrain_gnn` -> :class:`PretrainedGNN`): one network trained on (graphs, log10 sigma) of
+  another mobile ion (the OBELiX Li structures, :mod:`ml.structures.obelix`); upper bounds such as ``<1E-10``
+  enter as one-sided (hinge) terms, never as values. ``GNNEnsemble(config, pretrained=...)`` starts every
+  member from those weights and fine-tunes it on the Na data with the usual recipe.
 
 Training is full batch (the whole dataset is a few thousand nodes), on CPU, seeded.
 """
@@ -38,7 +45,8 @@ from ml.utils import sha256_of
 log = logging.getLogger(__name__)
 
 N_ELEMENTS = 95  # channel 0: vacancy; channel Z: element Z (H..Am)
-FORMAT_VERSION = 1
+MOBILE_CHANNEL = N_ELEMENTS  # with GNNConfig.mobile_channel: the mobile ion's occupancy, after the elements
+FORMAT_VERSION = 1  # unchanged by the mobile channel/pretraining: old model.json configs load with their defaults
 TARGETS = ("log10_sigma_S_cm", "ea_eV")
 
 
@@ -47,18 +55,19 @@ class GraphError(NacondError):
 
 
 def structure_to_graph(structure, *, cutoff: float = 5.0, max_neighbors: int = 8, n_rbf: int = 16,
-                       mobile_ion: str = "Na"):
+                       mobile_ion: str = "Na", mobile_channel: bool = False):
     """A PyG ``Data`` for a (possibly disordered) pymatgen structure.
 
-    ``x``: (n_sites, 95) occupancies (column 0 = vacancy); ``edge_index``/``edge_attr``: periodic neighbours and
-    their Gaussian-expanded distances; ``w``: site occupancy (pool weights); ``na``: Na occupancy per site.
+    ``x``: (n_sites, 95) occupancies (column 0 = vacancy), or (n_sites, 96) with ``mobile_channel``: column 95
+    is the occupancy of ``mobile_ion`` on the site; ``edge_index``/``edge_attr``: periodic neighbours and their
+    Gaussian-expanded distances; ``w``: site occupancy (pool weights).
     """
     import torch
     from pymatgen.core import Element
     from torch_geometric.data import Data
 
     n = len(structure)
-    x = np.zeros((n, N_ELEMENTS), dtype=np.float32)
+    x = np.zeros((n, N_ELEMENTS + int(mobile_channel)), dtype=np.float32)
     for i, site in enumerate(structure):
         for sp, occ in site.species.items():
             z = Element(sp.symbol if hasattr(sp, "symbol") else str(sp)).Z
@@ -66,9 +75,11 @@ def structure_to_graph(structure, *, cutoff: float = 5.0, max_neighbors: int = 8
                 raise GraphError(f"element {sp} (Z={z}) of {structure.composition.reduced_formula} is beyond "
                                  f"the GNN's element table")
             x[i, z] += occ
-    x[:, 0] = np.clip(1.0 - x[:, 1:].sum(1), 0.0, 1.0)
+    x[:, 0] = np.clip(1.0 - x[:, 1:N_ELEMENTS].sum(1), 0.0, 1.0)
     if mobile_ion not in structure.composition.get_el_amt_dict():
         raise GraphError(f"structure {structure.composition.reduced_formula} has no {mobile_ion}")
+    if mobile_channel:
+        x[:, MOBILE_CHANNEL] = x[:, Element(mobile_ion).Z]
     centers, points, _, dists = structure.get_neighbor_list(cutoff)
     keep = dists > 1e-6
     centers, points, dists = centers[keep], points[keep], dists[keep]
@@ -88,7 +99,7 @@ def structure_to_graph(structure, *, cutoff: float = 5.0, max_neighbors: int = 8
     return Data(x=torch.from_numpy(x),
                 edge_index=torch.from_numpy(np.stack([np.concatenate(src), np.concatenate(dst)]).astype(np.int64)),
                 edge_attr=torch.from_numpy(rbf.astype(np.float32)),
-                w=torch.from_numpy(x[:, 1:].sum(1)),
+                w=torch.from_numpy(x[:, 1:N_ELEMENTS].sum(1)),
                 num_nodes=n)
 
 
@@ -126,7 +137,8 @@ def element_descriptors(mobile_ion: str = "Na") -> np.ndarray:
     return E.astype(np.float32)
 
 
-def _network(hidden: int, n_layers: int, n_rbf: int, dropout: float, node_features: str = "onehot"):
+def _network(hidden: int, n_layers: int, n_rbf: int, dropout: float, n_features: int = N_ELEMENTS,
+             node_features: str = "onehot"):
     import torch
     from torch import nn
     from torch_geometric.nn import MessagePassing
@@ -158,18 +170,22 @@ def _network(hidden: int, n_layers: int, n_rbf: int, dropout: float, node_featur
     class CrystalGNN(nn.Module):
         def __init__(self):
             super().__init__()
-            if node_features == "descriptors":  # occupancy-weighted element descriptors, a fixed (95 x d) map
+            if node_features == "descriptors":  # occupancy-weighted element descriptors, a fixed (95 x d) map;
+                # channels past the elements (the mobile-ion channel) pass through
                 self.register_buffer("descriptors", torch.from_numpy(element_descriptors()))
-                self.embed = nn.Linear(len(DESCRIPTOR_NAMES), hidden, bias=False)
+                self.embed = nn.Linear(len(DESCRIPTOR_NAMES) + n_features - N_ELEMENTS, hidden, bias=False)
             else:
-                self.embed = nn.Linear(N_ELEMENTS, hidden, bias=False)
+                self.embed = nn.Linear(n_features, hidden, bias=False)
             self.convs = nn.ModuleList([GatedConv() for _ in range(n_layers)])
             self.norms = nn.ModuleList([nn.LayerNorm(hidden) for _ in range(n_layers)])
             self.head = nn.Sequential(nn.Linear(hidden, hidden), nn.SiLU(), nn.Dropout(dropout),
                                       nn.Linear(hidden, len(TARGETS)))
 
         def forward(self, data):
-            h = self.embed(data.x @ self.descriptors if node_features == "descriptors" else data.x)
+            x = data.x
+            if node_features == "descriptors":
+                x = torch.cat([x[:, :N_ELEMENTS] @ self.descriptors, x[:, N_ELEMENTS:]], dim=1)
+            h = self.embed(x)
             for conv, norm in zip(self.convs, self.norms, strict=True):
                 h = norm(conv(h, data.edge_index, data.edge_attr))
             w = data.w.unsqueeze(1)
@@ -196,16 +212,133 @@ class GNNConfig:
     seed: int = 0
     threads: int = 2
     node_features: str = "onehot"  # or "descriptors": physical element descriptors (tried 2026-12-07, no gain)
+    mobile_channel: bool = False  # node channel 95 = mobile-ion occupancy (needed to fine-tune a pretrained net)
+
+    @property
+    def n_features(self) -> int:
+        return N_ELEMENTS + int(self.mobile_channel)
+
+    def graph_kwargs(self) -> dict:
+        """What :func:`structure_to_graph` needs to build graphs this configuration's networks read."""
+        return {"cutoff": self.cutoff, "max_neighbors": self.max_neighbors, "n_rbf": self.n_rbf,
+                "mobile_channel": self.mobile_channel}
+
+    def network(self):
+        return _network(self.hidden, self.n_layers, self.n_rbf, self.dropout, self.n_features, self.node_features)
+
+    def architecture(self) -> dict:
+        """The fields that fix the shapes of a network's weights (a pretrained state must match them)."""
+        return {"hidden": self.hidden, "n_layers": self.n_layers, "n_rbf": self.n_rbf,
+                "n_features": self.n_features, "node_features": self.node_features}
+
+
+@dataclass
+class PretrainedGNN:
+    """One network's weights after pretraining, with what they were trained on (``meta``: source, counts,
+    epochs, seconds, the standardisation of the pretraining targets, ``architecture``)."""
+
+    state: dict
+    meta: dict
+
+    def check(self, config: GNNConfig) -> None:
+        arch = self.meta.get("architecture")
+        if arch != config.architecture():
+            raise NacondError(f"pretrained GNN ({self.meta.get('source', '?')}) has architecture {arch}, the "
+                              f"configuration to fine-tune needs {config.architecture()}")
+
+    def save(self, path: str | Path) -> Path:
+        import torch
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"state": self.state, "meta": json.dumps(self.meta, default=str)}, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> PretrainedGNN:
+        import torch
+
+        path = Path(path)
+        if not path.is_file():
+            raise NacondError(f"pretrained GNN file {str(path)!r} does not exist")
+        try:
+            blob = torch.load(path, weights_only=True)
+            return cls(state=dict(blob["state"]), meta=json.loads(blob["meta"]))
+        except Exception as exc:
+            raise NacondError(f"pretrained GNN file {str(path)!r} cannot be read: {type(exc).__name__}: "
+                              f"{exc}") from None
+
+
+def pretrain_gnn(graphs: list, y: np.ndarray, config: GNNConfig, *, upper: np.ndarray | None = None,
+                 epochs: int = 100, lr: float = 3e-3, batch_size: int = 32, seed: int = 0,
+                 source: str = "") -> PretrainedGNN:
+    """Train one network of ``config``'s architecture on log10 sigma of ``graphs`` (the Ea head gets no
+    signal). ``y`` holds values (NaN where unknown); ``upper`` (optional, same length) holds upper bounds in
+    log10 S/cm (NaN where none): such a row costs ``relu(pred - bound)^2`` and is never given a value.
+    Mini-batches of ``batch_size`` graphs, AdamW with a cosine schedule, seeded."""
+    import torch
+    from torch_geometric.data import Batch
+
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    upper = np.full(len(y), np.nan) if upper is None else np.asarray(upper, dtype=np.float64).reshape(-1)
+    if len(graphs) != len(y) or len(upper) != len(y):
+        raise ValueError(f"pretraining: {len(graphs)} graphs, {len(y)} targets and {len(upper)} bounds differ")
+    has = np.isfinite(y)
+    if has.sum() < 2:
+        raise ValueError(f"pretraining needs at least 2 structures with a value, got {int(has.sum())}")
+    if graphs[0].x.shape[1] != config.n_features:
+        raise NacondError(f"pretraining graphs have {graphs[0].x.shape[1]} node channels, the configuration "
+                          f"needs {config.n_features} (mobile_channel={config.mobile_channel})")
+    t0 = time.perf_counter()
+    torch.set_num_threads(config.threads)
+    mean, std = float(y[has].mean()), float(y[has].std()) or 1.0
+    z = torch.tensor(np.nan_to_num((y - mean) / std), dtype=torch.float32)
+    zu = torch.tensor(np.nan_to_num((upper - mean) / std), dtype=torch.float32)
+    m_val = torch.tensor(has, dtype=torch.float32)
+    m_up = torch.tensor(np.isfinite(upper) & ~has, dtype=torch.float32)
+    torch.manual_seed(seed)
+    net = config.network()
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=config.weight_decay)
+    n_batches = int(np.ceil(len(graphs) / batch_size))
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * n_batches)
+    rng = np.random.default_rng(seed)
+    net.train()
+    losses = []
+    for _ in range(epochs):
+        order = rng.permutation(len(graphs))
+        tot = 0.0
+        for b in range(n_batches):
+            idx = order[b * batch_size:(b + 1) * batch_size]
+            p = net(Batch.from_data_list([graphs[i] for i in idx]))[:, 0]
+            it = torch.from_numpy(idx)
+            loss = ((((p - z[it]) ** 2) * m_val[it]).sum()
+                    + ((torch.relu(p - zu[it]) ** 2) * m_up[it]).sum()) / (m_val[it] + m_up[it]).sum().clamp_min(1)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            tot += loss.item() * len(idx)
+        losses.append(tot / len(graphs))
+    net.eval()
+    meta = {"source": source, "n_structures": len(graphs), "n_values": int(has.sum()),
+            "n_upper_bounds": int(m_up.sum()), "epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed,
+            "y_mean": mean, "y_std": std, "final_loss": round(losses[-1], 4),
+            "seconds": round(time.perf_counter() - t0, 1), "architecture": config.architecture()}
+    return PretrainedGNN(state={k: v.detach().clone() for k, v in net.state_dict().items()}, meta=meta)
 
 
 class GNNEnsemble:
     """Ensemble of :class:`CrystalGNN` with OOB split-conformal intervals; sklearn-style fit/predict on graphs.
 
     ``Y`` is (n, 2) with NaN where a target is unknown; predictions come back in physical units.
+    ``pretrained``: every member starts from these weights (:func:`pretrain_gnn`) instead of a random draw.
     """
 
-    def __init__(self, config: GNNConfig | None = None, **overrides):
+    def __init__(self, config: GNNConfig | None = None, *, pretrained: PretrainedGNN | None = None, **overrides):
         self.config = config or GNNConfig(**overrides)
+        self.pretrained = pretrained
+        if pretrained is not None:
+            pretrained.check(self.config)
         self.members: list = []
         self.y_mean = np.zeros(len(TARGETS))
         self.y_std = np.ones(len(TARGETS))
@@ -241,7 +374,9 @@ class GNNEnsemble:
         for k in range(cfg.n_models):
             torch.manual_seed(cfg.seed * 1000 + k)
             idx = rng.choice(n, size=n, replace=True) if cfg.bootstrap else np.arange(n)
-            net = _network(cfg.hidden, cfg.n_layers, cfg.n_rbf, cfg.dropout, cfg.node_features)
+            net = cfg.network()
+            if self.pretrained is not None:
+                net.load_state_dict(self.pretrained.state)
             self._train_one(net, Batch.from_data_list([graphs[i] for i in idx]), Z[idx], on_epoch)
             self.members.append(net)
             out = np.setdiff1d(np.arange(n), idx)
@@ -326,6 +461,7 @@ class GNNEnsemble:
                 "q90": [None if not np.isfinite(v) else float(v) for v in self.q90],
                 "n_members": len(self.members),
                 "fit_seconds": round(self.fit_seconds, 2), "weights_sha256": sha256_of(path / "weights.pt"),
+                "pretrained": None if self.pretrained is None else self.pretrained.meta,
                 **(extra or {})}
         (path / "model.json").write_text(json.dumps(meta, indent=2, default=str))
         write_manifest(path)
@@ -357,8 +493,7 @@ class GNNEnsemble:
         self = cls(GNNConfig(**meta["config"]))
         state = torch.load(path / "weights.pt", weights_only=True)
         for k in range(meta["n_members"]):
-            net = _network(self.config.hidden, self.config.n_layers, self.config.n_rbf, self.config.dropout,
-                           self.config.node_features)
+            net = self.config.network()
             net.load_state_dict({n[len(f"m{k}."):]: v for n, v in state.items() if n.startswith(f"m{k}.")})
             net.eval()
             self.members.append(net)
@@ -373,8 +508,9 @@ class GNNRegressor:
     """The CV harness's interface: ``fit(frame, X=graphs)`` / ``predict(frame, X=graphs)`` on per-composition
     frames (target columns as in :mod:`ml.targets`); ``X`` is a row-aligned sequence of graphs."""
 
-    def __init__(self, config: GNNConfig | None = None, on_epoch: Callable[[], None] | None = None, **overrides):
-        self.ensemble = GNNEnsemble(config, **overrides)
+    def __init__(self, config: GNNConfig | None = None, on_epoch: Callable[[], None] | None = None, *,
+                 pretrained: PretrainedGNN | None = None, **overrides):
+        self.ensemble = GNNEnsemble(config, pretrained=pretrained, **overrides)
         self.on_epoch = on_epoch
 
     def fit(self, frame, X) -> GNNRegressor:
