@@ -48,6 +48,10 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_screening.py --out docs/bench
 	$(BIN)/python benchmarks/bench_ray.py --out docs/bench
 	$(BIN)/python benchmarks/bench_structure.py --out docs/bench
+	$(BIN)/python benchmarks/bench_structure_inference.py --out docs/bench
+	$(BIN)/python benchmarks/bench_structure_candidates.py --out docs/bench
+	$(BIN)/python benchmarks/bench_heldback.py --out docs/bench
+	if [ -d ../shared/external/obelix ]; then $(BIN)/python benchmarks/bench_gnn_pretrain.py --out docs/bench; fi
 	$(BIN)/python benchmarks/bench_trust.py --out docs/bench
 	$(BIN)/python benchmarks/bench_robustness.py --out docs/bench
 	if [ -d ../shared/external/obelix ]; then $(BIN)/python benchmarks/bench_obelix.py --out docs/bench; fi
