@@ -119,7 +119,7 @@ def one_draw(rows, frame, seed: int, fraction: float, work: Path) -> dict:
     return res
 
 
-def physics_check(rows, frame, work: Path) -> dict:
+def physics_check(rows, frame, work: Path, gnn_seeds=(0,)) -> dict:
     from ml.models import NacondModel
     from ml.structures.prototypes import parent_structure
     from serving.structure_predictor import GNNPredictor
@@ -129,10 +129,14 @@ def physics_check(rows, frame, work: Path) -> dict:
     out_groups = {g for g in frame["group"] if g in ("Na3SbS4", "NaCl")}
     data = write_dataset(rows_without(rows, frame, out_groups), work / "data_physics")
     res: dict = {"left_out": sorted(out_groups), "nacl_a": NACL_A}
-    train_dir(data, work / "gnn_physics")
-    p = GNNPredictor.load(work / "gnn_physics")
-    g = p.predict_many([nacl, nss], on_error="raise")
-    res["gnn"] = {"NaCl": g[0]["log10_sigma_S_cm"], "Na3SbS4": g[1]["log10_sigma_S_cm"]}
+    res["gnn_by_seed"] = []
+    for seed in gnn_seeds:  # the ensemble's seed: bootstrap draws and initial weights of its members
+        train_dir(data, work / f"gnn_physics_{seed}", seed=seed)
+        p = GNNPredictor.load(work / f"gnn_physics_{seed}")
+        g = p.predict_many([nacl, nss], on_error="raise")
+        res["gnn_by_seed"].append({"seed": seed, "NaCl": g[0]["log10_sigma_S_cm"], "Na3SbS4": g[1]["log10_sigma_S_cm"],
+                                   "gap": g[1]["log10_sigma_S_cm"] - g[0]["log10_sigma_S_cm"]})
+    res["gnn"] = dict(res["gnn_by_seed"][0])
     c = p.composition.predict_many(["NaCl", "Na3SbS4"], on_error="raise")
     res["composition_model"] = {"NaCl": c[0].log10_sigma_S_cm, "Na3SbS4": c[1].log10_sigma_S_cm}
     frame2 = training_frame(load_dataset(data))
@@ -147,8 +151,7 @@ def physics_check(rows, frame, work: Path) -> dict:
         m.fit(sub, X=np.hstack([Xc, Xs]))
         pr = m.predict(q, X=np.hstack([Xqc, Xq]))["log10_sigma_S_cm"].to_numpy()
         res["structure_features_et"].append({"seed": seed, "NaCl": float(pr[0]), "Na3SbS4": float(pr[1])})
-    for k in ("gnn", "composition_model"):
-        res[k]["gap"] = res[k]["Na3SbS4"] - res[k]["NaCl"]
+    res["composition_model"]["gap"] = res["composition_model"]["Na3SbS4"] - res["composition_model"]["NaCl"]
     for r in res["structure_features_et"]:
         r["gap"] = r["Na3SbS4"] - r["NaCl"]
     return res
@@ -161,11 +164,16 @@ def main() -> None:
     ap.add_argument("--fraction", type=float, default=0.25)
     ap.add_argument("--skip-physics", action="store_true")
     ap.add_argument("--threads", type=int, default=2, help="torch threads of the GNN")
+    ap.add_argument("--gnn-seeds", type=int, nargs="+", default=[0, 1, 2], help="GNN seeds of the physics check")
+    ap.add_argument("--keep-draws", action="store_true", help="with --draws 0: keep the draws of the last run")
     args = ap.parse_args()
     THREADS["threads"] = args.threads
     rows = load_dataset()
     frame = training_frame(rows)
     res: dict = {"fraction": args.fraction, "draws": []}
+    old = Path(args.out) / "heldback.json"
+    if args.keep_draws and old.is_file():
+        res = {**json.loads(old.read_text()), "physics": None}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for seed in range(args.draws):
@@ -173,7 +181,7 @@ def main() -> None:
             res["draws"].append(d)
             print(json.dumps({k: v for k, v in d.items() if k != "rows"}, indent=1, default=float), flush=True)
         if not args.skip_physics:
-            res["physics"] = physics_check(rows, frame, work)
+            res["physics"] = physics_check(rows, frame, work, gnn_seeds=args.gnn_seeds)
             print(json.dumps(res["physics"], indent=1, default=float))
     Path(args.out).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / "heldback.json").write_text(json.dumps(res, indent=1, default=float))

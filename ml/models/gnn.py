@@ -429,9 +429,15 @@ class GNNEnsemble:
             return net(Batch.from_data_list(graphs)).numpy().astype(np.float64)
 
     def _member_preds(self, graphs) -> np.ndarray:
+        import torch
+        from torch_geometric.data import Batch
+
         if not self.members:
             raise NacondError("the GNN ensemble is not trained; call fit() or load() first")
-        return np.stack([self._raw(m, graphs) for m in self.members])  # (k, n, 2) standardised
+        torch.set_num_threads(self.config.threads)
+        batch = Batch.from_data_list(graphs)  # collated once for every member
+        with torch.no_grad():
+            return np.stack([m(batch).numpy().astype(np.float64) for m in self.members])  # (k, n, 2) standardised
 
     def predict(self, graphs: list) -> dict[str, np.ndarray]:
         """Mean, 90 % interval and ensemble spread per target, in physical units."""

@@ -1,0 +1,52 @@
+"""GNN inference rate of a trained GNN directory (default build/gnn from `make gnn`): 500 structures (the
+training structures repeated) -> graphs -> ensemble prediction, three repetitions; the best and the median.
+
+    .venv/bin/python benchmarks/bench_gnn_inference.py --model build/gnn --out docs/bench
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ml.data import load_dataset
+from ml.models.gnn import GNNEnsemble, structure_to_graph
+from ml.targets import training_frame
+from training.structure_train import structured_frame
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="build/gnn")
+    ap.add_argument("--out", default="docs/bench")
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    ens = GNNEnsemble.load(args.model)
+    cfg = ens.config
+    torch.set_num_threads(cfg.threads)
+    _, mapped, _ = structured_frame(training_frame(load_dataset()))
+    batch = ([m.structure for m in mapped] * 6)[:500]
+    runs = []
+    for _ in range(args.repeats):
+        t = time.perf_counter()
+        graphs = [structure_to_graph(s, **cfg.graph_kwargs()) for s in batch]
+        tg = time.perf_counter() - t
+        t = time.perf_counter()
+        ens.predict(graphs)
+        tp = time.perf_counter() - t
+        runs.append({"graph_seconds": tg, "predict_seconds": tp, "structures_per_s": len(batch) / (tg + tp)})
+    rates = [r["structures_per_s"] for r in runs]
+    res = {"n": len(batch), "mean_sites": float(np.mean([len(s) for s in batch])), "threads": cfg.threads,
+           "runs": runs, "best_per_s": max(rates), "median_per_s": float(np.median(rates))}
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    (Path(args.out) / "gnn_inference.json").write_text(json.dumps(res, indent=1))
+    print(json.dumps(res, indent=1))
+
+
+if __name__ == "__main__":
+    main()
