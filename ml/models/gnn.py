@@ -113,8 +113,9 @@ def element_descriptors(mobile_ion: str = "Na") -> np.ndarray:
     """(N_ELEMENTS, len(DESCRIPTOR_NAMES)) physical descriptors of channel Z (row 0: vacancy), each column
     standardised over the elements: Pauling electronegativity, atomic and Shannon radius (rule oxidation state:
     ``ml.chemistry``), that state, row, group, Mendeleev number, mass, anion and mobile-ion flags, and a vacancy
-    flag (the three flags are 0/1, not standardised). A node's descriptor vector is its occupancy-weighted sum, so an element the training data never saw is
-    still placed among its chemical neighbours (a one-hot embedding would give it an untrained vector)."""
+    flag (the three flags are 0/1, not standardised). A node's descriptor vector is its occupancy-weighted sum,
+    so an element the training data never saw is still placed among its chemical neighbours (a one-hot embedding
+    would give it an untrained vector)."""
     from pymatgen.core import Element
 
     from ml.chemistry import ANION_STATES, cation_state, ionic_radius

@@ -97,9 +97,9 @@ def _site_radius(d: dict[str, float]) -> tuple[float, float]:
 def radii_scale(parent, old: list[dict[str, float]], new: list[dict[str, float]]) -> float:
     """Linear scale factor of the cell when the ions on ``parent``'s sites change from ``old`` to ``new``.
 
-    Each cation-anion contact ``d`` of the parent's first shells (per anion kind; simple anions only: O, S, Se, Te, N, halides)
-    becomes ``d + (r_cat' - r_cat) + (r_an' - r_an)`` with occupancy-weighted Shannon radii at rule oxidation
-    states; the factor is the weighted mean of ``d'/d`` (weights: product of the new occupancies). 1.0 when the
+    Each cation-anion contact ``d`` of the parent's first shells (per anion kind; simple anions only: O, S, Se,
+    Te, N, halides) becomes ``d + (r_cat' - r_cat) + (r_an' - r_an)`` with occupancy-weighted Shannon radii at
+    rule oxidation states; the factor is the weighted mean of ``d'/d`` (weights: product of the new occupancies). 1.0 when the
     parent has no such contact (e.g. hydride cages).
     """
     ro = [_site_radius(d) for d in old]
@@ -211,7 +211,7 @@ def decorate(parent, target_amounts: dict[str, float], prototype: str = "", latt
         if occ > 0:
             new_species[i][MOBILE] = new_species[i].get(MOBILE, 0.0) + float(occ)
     # a site that hosted Na and something else must not exceed full occupancy
-    species, coords, kept = [], [], []
+    species, coords = [], []
     for i, d in enumerate(new_species):
         d = {el: v for el, v in d.items() if v > 1e-9}
         tot = sum(d.values())
