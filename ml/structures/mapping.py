@@ -99,8 +99,8 @@ def radii_scale(parent, old: list[dict[str, float]], new: list[dict[str, float]]
 
     Each cation-anion contact ``d`` of the parent's first shells (per anion kind; simple anions only: O, S, Se,
     Te, N, halides) becomes ``d + (r_cat' - r_cat) + (r_an' - r_an)`` with occupancy-weighted Shannon radii at
-    rule oxidation states; the factor is the weighted mean of ``d'/d`` (weights: product of the new occupancies). 1.0 when the
-    parent has no such contact (e.g. hydride cages).
+    rule oxidation states; the factor is the weighted mean of ``d'/d`` (weights: product of the new
+    occupancies). 1.0 when the parent has no such contact (e.g. hydride cages).
     """
     ro = [_site_radius(d) for d in old]
     rn = [_site_radius(d) for d in new]
