@@ -186,3 +186,18 @@ def test_new_prototypes_place_their_families():
     assert br.structure.lattice.a > structure_for("Na3OCl", "antiperovskite_Pm-3m").structure.lattice.a
     assert structure_for("NaB11H14", "nido_borate").composition_error < 0.01
     assert structure_for("Na1.67Mg0.67Al10.33O17", "beta2_alumina").composition_error < 0.01
+
+
+def test_element_overfilling_one_site_class_takes_the_room_its_host_has_elsewhere():
+    """NaGa11O17 on beta''-alumina: Ga replaces Al on all Al sites, including the Al2/Mg site whose Mg share is
+    left free by the Mg-free composition (before: Ga split as Al is, 0.58 Ga scaled away, error 0.025)."""
+    m = structure_for("NaGa11O17", "beta_alumina")
+    assert m.assignments == {"Ga": "Al"} and m.composition_error < 1e-6
+    ga = [site.species.as_dict().get("Ga", 0.0) for site in m.structure if "Ga" in site.species.as_dict()]
+    assert ga == pytest.approx([1.0] * 11)  # every Al site of the parent, the tetrahedral Mg site included
+    na = [site.species.as_dict()["Na"] for site in m.structure if "Na" in site.species.as_dict()]
+    assert na == pytest.approx([0.5, 0.5])  # 1 Na for the parent's 5/3: vacancies on the conduction plane
+    # the parent's own formula is unchanged: Mg keeps its third of the Al2/Mg site
+    mg = [site.species.as_dict() for site in structure_for("Na1.67Mg0.67Al10.33O17", "beta2_alumina").structure
+          if "Mg" in site.species.as_dict()]
+    assert len(mg) == 2 and all(d["Mg"] == pytest.approx(0.335, abs=2e-3) for d in mg)

@@ -187,6 +187,24 @@ def decorate(parent, target_amounts: dict[str, float], prototype: str = "", latt
         ranked = sorted(same_kind, key=lambda h: (abs(np.log(_radius(el) / _radius(h))), h))
         assign[el] = next((h for h in ranked if room(h) >= 0.98 * cell[el]), ranked[0])
         place(el, assign[el])
+    # an element split over several site classes as its host is in the parent may overfill one class while
+    # another class of the same host has room (NaGa11O17 on beta''-alumina: Ga overfills the pure Al sites
+    # while the Mg share of the Al2/Mg site stays empty); the excess moves to the host's classes with room
+    for c in list(load):
+        total = sum(load[c].values())
+        over = total - class_cap[c]
+        if over <= 1e-9:
+            continue
+        for el, amt in list(load[c].items()):
+            move = over * amt / total
+            for c2 in el_in_class[assign[el]]:
+                free = class_cap[c2] - sum(load[c2].values())
+                if c2 == c or free <= 1e-12 or move <= 1e-12:
+                    continue
+                m = min(move, free)
+                load[c2][el] += m
+                load[c][el] -= m
+                move -= m
     notes = []
     new_species: list[dict[str, float]] = [dict() for _ in site_dicts]
     for c, cap in class_cap.items():
