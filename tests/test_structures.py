@@ -201,3 +201,22 @@ def test_element_overfilling_one_site_class_takes_the_room_its_host_has_elsewher
     mg = [site.species.as_dict() for site in structure_for("Na1.67Mg0.67Al10.33O17", "beta2_alumina").structure
           if "Mg" in site.species.as_dict()]
     assert len(mg) == 2 and all(d["Mg"] == pytest.approx(0.335, abs=2e-3) for d in mg)
+
+
+def test_cation_dopant_of_na_size_without_framework_room_shares_the_na_sites():
+    """Na3-2xCaxPS4: P fills the framework cation site, and Ca2+ (Shannon radius within 2 % of Na+'s) goes to
+    the Na sites, where Ca and the Na vacancies it creates share the capacity (before: Ca squeezed onto the full
+    P/Sb site, error 0.024)."""
+    m = structure_for("Na2.73Ca0.135PS4", "Na3PS4_cubic")
+    assert m.assignments == {"Ca": "Na", "P": "Sb"} and m.composition_error < 1e-6
+    na_sites = [site.species.as_dict() for site in m.structure if "Na" in site.species.as_dict()]
+    assert len(na_sites) == 3 and all(d == pytest.approx({"Na": 0.91, "Ca": 0.045}) for d in na_sites)
+    assert all(site.species.as_dict() == {"P": 1.0} for site in m.structure if "P" in site.species.as_dict())
+    assert any("Ca shares the Na sites" in n for n in m.notes)
+    # a cation far from Na+'s size (Cs+: +56 %) keeps the old rule (nearest framework site) and is refused
+    cs = structure_for("Na2.8Cs0.2PS4", "Na3PS4_cubic")
+    assert cs.assignments["Cs"] == "Sb" and cs.composition_error > 0.02
+    ms, reasons = map_entries(["Na2.8Cs0.2PS4"], ["Na3PS4_cubic"])
+    assert ms[0] is None and "composition error 0.035 > 0.02" in reasons[0]
+    # a dopant with room on the framework still goes there (Sc3+ in NASICON, radius -24 % of Na+'s anyway)
+    assert structure_for("Na3.4Zr1.6Sc0.4Si2PO12", "nasicon_R-3c").assignments == {"Sc": "Zr"}

@@ -8,9 +8,15 @@ Rules (a materials scientist's default when only the composition and the parent 
   the sites of the parent element of the same kind (anion or not) with the closest ionic radius at its rule
   oxidation state among those whose sites still have room (Sc3+ -> Zr4+ site, Al3+ in Na1+xAlxZr2-x(PO4)3 ->
   Zr site, Cl- -> S2- site). Parent elements the target lacks leave their sites to the elements assigned to
-  them.
-* Na fills the parent's Na sites in proportion to their parent occupancy, capped at 1 (water filling), so Na
-  excess populates the partly empty sites first and Na deficiency leaves vacancies everywhere.
+  them. An element placed on several site classes splits as its host does in the parent; what overfills one
+  class moves to the host's other classes with room (NaGa11O17 on beta''-alumina: Ga also takes the Mg share
+  of the Al2/Mg site).
+* A cation dopant that finds no framework site with room and whose radius is within 15 % of Na+'s
+  (``NA_SITE_RADIUS_TOL``; Ca2+, Sr2+, Y3+, La3+, Bi3+, Ag+; not Li+, K+, Cs+) shares the Na sites instead
+  (aliovalent Ca in Na3-2xCaxPS4); it is then counted with Na, not with the non-Na content of the cell.
+* Na (with any dopant sharing its sites, in the ratio of their amounts) fills the parent's Na sites in
+  proportion to their parent occupancy, capped at 1 (water filling), so Na excess populates the partly empty
+  sites first and Na deficiency leaves vacancies everywhere.
 * The lattice is the parent's, scaled isotropically for the substituted ions (``lattice="radii"``, the
   default): every cation-anion contact of the parent's first coordination shells keeps its length plus the change
   of the Shannon radii of the ions now on its two sites (occupancy-weighted), and the cell takes the mean
@@ -59,6 +65,14 @@ def _radius(el: str) -> float:
 
 def _is_anion(el: str) -> bool:
     return el in ANION_STATES
+
+
+NA_SITE_RADIUS_TOL = 0.15  # a cation within 15 % of Na+'s radius can share the Na sites (Ca2+: -2 %)
+
+
+def _na_sized(el: str) -> bool:
+    """True for a cation whose Shannon radius (rule oxidation state) is within ``NA_SITE_RADIUS_TOL`` of Na+'s."""
+    return abs(_radius(el) / _radius(MOBILE) - 1.0) <= NA_SITE_RADIUS_TOL
 
 
 def _site_dict(site) -> dict[str, float]:
@@ -151,11 +165,6 @@ def decorate(parent, target_amounts: dict[str, float], prototype: str = "", latt
     if parent_amt.get(MOBILE, 0.0) <= 0:
         raise MappingError(f"parent {prototype!r} has no Na sites")
     parent_non_na = sum(v for k, v in parent_amt.items() if k != MOBILE)
-    target_non_na = sum(v for k, v in target_amounts.items() if k != MOBILE)
-    if target_non_na <= 0:
-        raise MappingError(f"composition {target_amounts} has nothing but Na")
-    scale = parent_non_na / target_non_na
-    cell = {el: amt * scale for el, amt in target_amounts.items()}
 
     # site classes: the set of non-Na elements a parent site holds (Si/P share one NASICON site: one class)
     site_class = [frozenset(el for el in d if el != MOBILE) for d in site_dicts]
@@ -167,44 +176,67 @@ def decorate(parent, target_amounts: dict[str, float], prototype: str = "", latt
                 class_cap[c] += occ
                 el_in_class[el][c] += occ
     hosts = sorted(el_in_class)
-    load: dict[frozenset, dict[str, float]] = defaultdict(lambda: defaultdict(float))
 
-    def place(el: str, h: str) -> None:
-        tot = sum(el_in_class[h].values())
-        for c, amt in el_in_class[h].items():  # an element on several classes splits as the parent's does
-            load[c][el] += cell[el] * amt / tot
+    def plan(on_na: frozenset[str]):
+        """Scale the target and load the framework site classes; elements of ``on_na`` go with Na."""
+        target_non_na = sum(v for k, v in target_amounts.items() if k != MOBILE and k not in on_na)
+        if target_non_na <= 0:
+            raise MappingError(f"composition {target_amounts} has nothing but Na")
+        scale = parent_non_na / target_non_na
+        cell = {el: amt * scale for el, amt in target_amounts.items()}
+        load: dict[frozenset, dict[str, float]] = defaultdict(lambda: defaultdict(float))
 
-    def room(h: str) -> float:
-        return sum(class_cap[c] - sum(load[c].values()) for c in el_in_class[h])
+        def place(el: str, h: str) -> None:
+            tot = sum(el_in_class[h].values())
+            for c, amt in el_in_class[h].items():  # an element on several classes splits as the parent's does
+                load[c][el] += cell[el] * amt / tot
 
-    assign = {el: el for el in cell if el != MOBILE and el in el_in_class}
-    for el in assign:
-        place(el, el)
-    # dopants: the parent element of the same kind with the closest radius whose sites still have room
-    # (Al3+ in Na1+xAlxZr2-x(PO4)3 takes the Zr site, not the full P site), else the closest one
-    for el in sorted((e for e in cell if e != MOBILE and e not in el_in_class), key=lambda e: -cell[e]):
-        same_kind = [h for h in hosts if _is_anion(h) == _is_anion(el)] or hosts
-        ranked = sorted(same_kind, key=lambda h: (abs(np.log(_radius(el) / _radius(h))), h))
-        assign[el] = next((h for h in ranked if room(h) >= 0.98 * cell[el]), ranked[0])
-        place(el, assign[el])
-    # an element split over several site classes as its host is in the parent may overfill one class while
-    # another class of the same host has room (NaGa11O17 on beta''-alumina: Ga overfills the pure Al sites
-    # while the Mg share of the Al2/Mg site stays empty); the excess moves to the host's classes with room
-    for c in list(load):
-        total = sum(load[c].values())
-        over = total - class_cap[c]
-        if over <= 1e-9:
-            continue
-        for el, amt in list(load[c].items()):
-            move = over * amt / total
-            for c2 in el_in_class[assign[el]]:
-                free = class_cap[c2] - sum(load[c2].values())
-                if c2 == c or free <= 1e-12 or move <= 1e-12:
-                    continue
-                m = min(move, free)
-                load[c2][el] += m
-                load[c][el] -= m
-                move -= m
+        def room(h: str) -> float:
+            return sum(class_cap[c] - sum(load[c].values()) for c in el_in_class[h])
+
+        assign = {el: el for el in cell if el != MOBILE and el in el_in_class}
+        for el in assign:
+            place(el, el)
+        assign.update({el: MOBILE for el in on_na})
+        # dopants: the parent element of the same kind with the closest radius whose sites still have room
+        # (Al3+ in Na1+xAlxZr2-x(PO4)3 takes the Zr site, not the full P site), else the closest one
+        homeless = []
+        for el in sorted((e for e in cell if e not in assign and e != MOBILE), key=lambda e: -cell[e]):
+            same_kind = [h for h in hosts if _is_anion(h) == _is_anion(el)] or hosts
+            ranked = sorted(same_kind, key=lambda h: (abs(np.log(_radius(el) / _radius(h))), h))
+            assign[el] = next((h for h in ranked if room(h) >= 0.98 * cell[el]), None)
+            if assign[el] is None:
+                assign[el] = ranked[0]
+                homeless.append(el)
+            place(el, assign[el])
+        # an element split over several site classes as its host is in the parent may overfill one class while
+        # another class of the same host has room (NaGa11O17 on beta''-alumina: Ga overfills the pure Al sites
+        # while the Mg share of the Al2/Mg site stays empty); the excess moves to the host's classes with room
+        for c in list(load):
+            total = sum(load[c].values())
+            over = total - class_cap[c]
+            if over <= 1e-9:
+                continue
+            for el, amt in list(load[c].items()):
+                move = over * amt / total
+                for c2 in el_in_class[assign[el]]:
+                    free = class_cap[c2] - sum(load[c2].values())
+                    if c2 == c or free <= 1e-12 or move <= 1e-12:
+                        continue
+                    m = min(move, free)
+                    load[c2][el] += m
+                    load[c][el] -= m
+                    move -= m
+        return cell, assign, load, homeless
+
+    # a cation dopant without room on the framework and of Na+'s size shares the Na sites (Ca2+ in
+    # Na3-2xCaxPS4); it then no longer counts as framework content, so the target is scaled again
+    on_na: frozenset[str] = frozenset()
+    cell, assign, load, homeless = plan(on_na)
+    na_like = frozenset(el for el in homeless if not _is_anion(el) and _na_sized(el))
+    if na_like:
+        on_na = na_like
+        cell, assign, load, _ = plan(on_na)
     notes = []
     new_species: list[dict[str, float]] = [dict() for _ in site_dicts]
     for c, cap in class_cap.items():
@@ -222,12 +254,17 @@ def decorate(parent, target_amounts: dict[str, float], prototype: str = "", latt
                 new_species[i][el] = new_species[i].get(el, 0.0) + site_cap * fill * amt / total
     # Na sites: water filling in proportion to the parent's occupancies
     caps = np.array([d.get(MOBILE, 0.0) for d in site_dicts])
-    na_occ, overflow = _water_fill(caps, cell[MOBILE])
+    on_na_sites = {MOBILE: cell[MOBILE], **{el: cell[el] for el in sorted(on_na)}}
+    na_total = sum(on_na_sites.values())
+    na_occ, overflow = _water_fill(caps, na_total)
     if overflow > 1e-6:
-        notes.append(f"{overflow:.3g} Na per cell exceed the parent's Na sites; left out")
+        notes.append(f"{overflow:.3g} {'+'.join(on_na_sites)} per cell exceed the parent's Na sites; left out")
+    for el in on_na:
+        notes.append(f"{el} shares the Na sites ({el}/Na {cell[el] / cell[MOBILE]:.3g})")
     for i, occ in enumerate(na_occ):
         if occ > 0:
-            new_species[i][MOBILE] = new_species[i].get(MOBILE, 0.0) + float(occ)
+            for el, amt in on_na_sites.items():
+                new_species[i][el] = new_species[i].get(el, 0.0) + float(occ) * amt / na_total
     # a site that hosted Na and something else must not exceed full occupancy
     species, coords = [], []
     for i, d in enumerate(new_species):
