@@ -220,3 +220,27 @@ def test_cation_dopant_of_na_size_without_framework_room_shares_the_na_sites():
     assert ms[0] is None and "composition error 0.035 > 0.02" in reasons[0]
     # a dopant with room on the framework still goes there (Sc3+ in NASICON, radius -24 % of Na+'s anyway)
     assert structure_for("Na3.4Zr1.6Sc0.4Si2PO12", "nasicon_R-3c").assignments == {"Sc": "Zr"}
+
+
+def test_tetrahedral_xh4_anion_replaces_a_monatomic_halide_site():
+    """Na3O(BH4) on the Na3OCl anti-perovskite: BH4- is one unit on the Cl site, B at the site and H on the 8
+    cube diagonals at half occupancy (two orientations, as in cubic NaBH4); before, B and H were counted as
+    five separate atoms (error 0.25)."""
+    m = structure_for("Na3OBH4", "antiperovskite_Pm-3m")
+    assert m.composition_error < 1e-6 and m.assignments == {"B": "Cl", "H": "Cl"}
+    s = m.structure
+    b = next(i for i, site in enumerate(s) if site.species_string == "B")
+    h = [i for i, site in enumerate(s) if "H" in site.species.as_dict()]
+    assert len(h) == 8 and all(s[i].species.as_dict() == pytest.approx({"H": 0.5}) for i in h)
+    assert [s.get_distance(b, i) for i in h] == pytest.approx([1.21] * 8, abs=1e-6)
+    na = [i for i, site in enumerate(s) if site.species_string == "Na"]
+    assert min(s.get_distance(i, j) for i in na for j in h) > 2.0
+    assert s.lattice.a == pytest.approx(get_prototype("antiperovskite_Pm-3m").lattice["a"])  # rigid: not scaled
+    # half the Cl replaced: the site holds both, H at a quarter each
+    half = structure_for("Na3OCl0.5(BH4)0.5", "antiperovskite_Pm-3m")
+    assert half.composition_error < 1e-6
+    hq = [site.species.as_dict()["H"] for site in half.structure if "H" in site.species.as_dict()]
+    assert hq == pytest.approx([0.25] * 8)
+    # the nitrite of Na3ONO2 is not a tetrahedral XH4 anion: no rule places it
+    ms, reasons = map_entries(["Na3ONO2"], ["antiperovskite_Pm-3m"])
+    assert ms[0] is None and "composition error" in reasons[0]
