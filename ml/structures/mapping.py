@@ -301,18 +301,18 @@ def decorate(parent, target_amounts: dict[str, float], prototype: str = "", latt
         if occ > 0:
             for el, amt in on_na_sites.items():
                 new_species[i][el] = new_species[i].get(el, 0.0) + float(occ) * amt / na_total
-    # a site that hosted Na and something else must not exceed full occupancy
     # the cluster's X takes its site; its H atoms are added around X once the cell is final
-    cluster_sites = {}
+    cluster_sites = []
     if cluster:
         for i, d in enumerate(new_species):
             if d.get(cluster, 0.0) > 1e-9:
-                cluster_sites[i] = d[cluster]
+                cluster_sites.append(i)
                 d[x] = d.pop(cluster)
             d.pop(cluster, None)
         if cluster_sites:
             notes.append(f"{cluster} as a rigid [{cluster}]- anion on the {assign[cluster]} sites: {x} at the site, "
                          f"H at {XH4_BOND[x]} A along the 8 cube diagonals, each at half the {x} occupancy")
+    # a site that hosted Na and something else must not exceed full occupancy
     species, coords = [], []
     for i, d in enumerate(new_species):
         d = {el: v for el, v in d.items() if v > 1e-9}
@@ -331,10 +331,10 @@ def decorate(parent, target_amounts: dict[str, float], prototype: str = "", latt
         if abs(f - 1.0) > 1e-6:
             s.scale_lattice(s.volume * f ** 3)
             notes.append(f"cell scaled by {f:.4f} (linear) for the substituted ions' radii")
-    for i, occ in cluster_sites.items():
+    for i in cluster_sites:
         center = s.lattice.get_cartesian_coords(parent[i].frac_coords)
         for v in _CUBE:
-            s.append({"H": occ / 2}, s.lattice.get_fractional_coords(center + XH4_BOND[x] * v) % 1.0)
+            s.append({"H": new_species[i][x] / 2}, s.lattice.get_fractional_coords(center + XH4_BOND[x] * v) % 1.0)
     if cluster in assign:
         assign[x] = assign["H"] = assign.pop(cluster)
     err = composition_error(s.composition.get_el_amt_dict(), target_amounts)
