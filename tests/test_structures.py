@@ -186,3 +186,61 @@ def test_new_prototypes_place_their_families():
     assert br.structure.lattice.a > structure_for("Na3OCl", "antiperovskite_Pm-3m").structure.lattice.a
     assert structure_for("NaB11H14", "nido_borate").composition_error < 0.01
     assert structure_for("Na1.67Mg0.67Al10.33O17", "beta2_alumina").composition_error < 0.01
+
+
+def test_element_overfilling_one_site_class_takes_the_room_its_host_has_elsewhere():
+    """NaGa11O17 on beta''-alumina: Ga replaces Al on all Al sites, including the Al2/Mg site whose Mg share is
+    left free by the Mg-free composition (before: Ga split as Al is, 0.58 Ga scaled away, error 0.025)."""
+    m = structure_for("NaGa11O17", "beta_alumina")
+    assert m.assignments == {"Ga": "Al"} and m.composition_error < 1e-6
+    ga = [site.species.as_dict().get("Ga", 0.0) for site in m.structure if "Ga" in site.species.as_dict()]
+    assert ga == pytest.approx([1.0] * 11)  # every Al site of the parent, the tetrahedral Mg site included
+    na = [site.species.as_dict()["Na"] for site in m.structure if "Na" in site.species.as_dict()]
+    assert na == pytest.approx([0.5, 0.5])  # 1 Na for the parent's 5/3: vacancies on the conduction plane
+    # the parent's own formula is unchanged: Mg keeps its third of the Al2/Mg site
+    mg = [site.species.as_dict() for site in structure_for("Na1.67Mg0.67Al10.33O17", "beta2_alumina").structure
+          if "Mg" in site.species.as_dict()]
+    assert len(mg) == 2 and all(d["Mg"] == pytest.approx(0.335, abs=2e-3) for d in mg)
+
+
+def test_cation_dopant_of_na_size_without_framework_room_shares_the_na_sites():
+    """Na3-2xCaxPS4: P fills the framework cation site, and Ca2+ (Shannon radius within 2 % of Na+'s) goes to
+    the Na sites, where Ca and the Na vacancies it creates share the capacity (before: Ca squeezed onto the full
+    P/Sb site, error 0.024)."""
+    m = structure_for("Na2.73Ca0.135PS4", "Na3PS4_cubic")
+    assert m.assignments == {"Ca": "Na", "P": "Sb"} and m.composition_error < 1e-6
+    na_sites = [site.species.as_dict() for site in m.structure if "Na" in site.species.as_dict()]
+    assert len(na_sites) == 3 and all(d == pytest.approx({"Na": 0.91, "Ca": 0.045}) for d in na_sites)
+    assert all(site.species.as_dict() == {"P": 1.0} for site in m.structure if "P" in site.species.as_dict())
+    assert any("Ca shares the Na sites" in n for n in m.notes)
+    # a cation far from Na+'s size (Cs+: +56 %) keeps the old rule (nearest framework site) and is refused
+    cs = structure_for("Na2.8Cs0.2PS4", "Na3PS4_cubic")
+    assert cs.assignments["Cs"] == "Sb" and cs.composition_error > 0.02
+    ms, reasons = map_entries(["Na2.8Cs0.2PS4"], ["Na3PS4_cubic"])
+    assert ms[0] is None and "composition error 0.035 > 0.02" in reasons[0]
+    # a dopant with room on the framework still goes there (Sc3+ in NASICON, radius -24 % of Na+'s anyway)
+    assert structure_for("Na3.4Zr1.6Sc0.4Si2PO12", "nasicon_R-3c").assignments == {"Sc": "Zr"}
+
+
+def test_tetrahedral_xh4_anion_replaces_a_monatomic_halide_site():
+    """Na3O(BH4) on the Na3OCl anti-perovskite: BH4- is one unit on the Cl site, B at the site and H on the 8
+    cube diagonals at half occupancy (two orientations, as in cubic NaBH4); before, B and H were counted as
+    five separate atoms (error 0.25)."""
+    m = structure_for("Na3OBH4", "antiperovskite_Pm-3m")
+    assert m.composition_error < 1e-6 and m.assignments == {"B": "Cl", "H": "Cl"}
+    s = m.structure
+    b = next(i for i, site in enumerate(s) if site.species_string == "B")
+    h = [i for i, site in enumerate(s) if "H" in site.species.as_dict()]
+    assert len(h) == 8 and all(s[i].species.as_dict() == pytest.approx({"H": 0.5}) for i in h)
+    assert [s.get_distance(b, i) for i in h] == pytest.approx([1.21] * 8, abs=1e-6)
+    na = [i for i, site in enumerate(s) if site.species_string == "Na"]
+    assert min(s.get_distance(i, j) for i in na for j in h) > 2.0
+    assert s.lattice.a == pytest.approx(get_prototype("antiperovskite_Pm-3m").lattice["a"])  # rigid: not scaled
+    # half the Cl replaced: the site holds both, H at a quarter each
+    half = structure_for("Na3OCl0.5(BH4)0.5", "antiperovskite_Pm-3m")
+    assert half.composition_error < 1e-6
+    hq = [site.species.as_dict()["H"] for site in half.structure if "H" in site.species.as_dict()]
+    assert hq == pytest.approx([0.25] * 8)
+    # the nitrite of Na3ONO2 is not a tetrahedral XH4 anion: no rule places it
+    ms, reasons = map_entries(["Na3ONO2"], ["antiperovskite_Pm-3m"])
+    assert ms[0] is None and "composition error" in reasons[0]

@@ -8,9 +8,21 @@ Rules (a materials scientist's default when only the composition and the parent 
   the sites of the parent element of the same kind (anion or not) with the closest ionic radius at its rule
   oxidation state among those whose sites still have room (Sc3+ -> Zr4+ site, Al3+ in Na1+xAlxZr2-x(PO4)3 ->
   Zr site, Cl- -> S2- site). Parent elements the target lacks leave their sites to the elements assigned to
-  them.
-* Na fills the parent's Na sites in proportion to their parent occupancy, capped at 1 (water filling), so Na
-  excess populates the partly empty sites first and Na deficiency leaves vacancies everywhere.
+  them. An element placed on several site classes splits as its host does in the parent; what overfills one
+  class moves to the host's other classes with room (NaGa11O17 on beta''-alumina: Ga also takes the Mg share
+  of the Al2/Mg site).
+* A cation dopant that finds no framework site with room and whose radius is within 15 % of Na+'s
+  (``NA_SITE_RADIUS_TOL``; Ca2+, Sr2+, Y3+, La3+, Bi3+, Ag+; not Li+, K+, Cs+) shares the Na sites instead
+  (aliovalent Ca in Na3-2xCaxPS4); it is then counted with Na, not with the non-Na content of the cell.
+* A tetrahedral [XH4]- anion (X in ``XH4_BOND``: BH4-) whose X and H the parent lacks is one anion unit: it is
+  counted and placed as one atom on the sites of the parent's monovalent monatomic anion (the largest one if
+  several; Na3O(BH4) on Na3OCl's Cl site). X takes the site; H sits at X + d(X-H) along the 8 cube diagonals
+  (+-1, +-1, +-1)/sqrt(3), each at half X's occupancy: the two orientations of an orientationally disordered
+  tetrahedron, the model of cubic (Fm-3m) NaBH4. The cluster is rigid (no Shannon radius; its contacts do not
+  scale the cell). Other molecular anions (NO2- of Na3ONO2) have no rule.
+* Na (with any dopant sharing its sites, in the ratio of their amounts) fills the parent's Na sites in
+  proportion to their parent occupancy, capped at 1 (water filling), so Na excess populates the partly empty
+  sites first and Na deficiency leaves vacancies everywhere.
 * The lattice is the parent's, scaled isotropically for the substituted ions (``lattice="radii"``, the
   default): every cation-anion contact of the parent's first coordination shells keeps its length plus the change
   of the Shannon radii of the ions now on its two sites (occupancy-weighted), and the cell takes the mean
@@ -61,6 +73,32 @@ def _is_anion(el: str) -> bool:
     return el in ANION_STATES
 
 
+# tetrahedral [XH4]- anions that can take a monatomic anion site, X -> X-H bond length (Angstrom; a modelling
+# value, docs/structures.md); H on the 8 cube-diagonal directions at half occupancy (the two orientations of the
+# orientationally disordered anion, as in cubic Fm-3m NaBH4)
+XH4_BOND = {"B": 1.21}
+_CUBE = np.array([(x, y, z) for x in (1, -1) for y in (1, -1) for z in (1, -1)], dtype=float) / np.sqrt(3.0)
+
+
+def _xh4_cluster(target: dict[str, float], parent_amt: dict[str, float]) -> str | None:
+    """X of the [XH4]- anion ``target`` holds whole (H = 4 X within 1 %) when the parent has neither X nor H and
+    has a monovalent monatomic anion site to put it on; else None."""
+    if "H" not in target or "H" in parent_amt or not any(ANION_STATES.get(el) == -1 for el in parent_amt):
+        return None
+    for x in XH4_BOND:
+        if x in target and x not in parent_amt and abs(target["H"] - 4 * target[x]) <= 0.01 * target["H"]:
+            return x
+    return None
+
+
+NA_SITE_RADIUS_TOL = 0.15  # a cation within 15 % of Na+'s radius can share the Na sites (Ca2+: -2 %)
+
+
+def _na_sized(el: str) -> bool:
+    """True for a cation whose Shannon radius (rule oxidation state) is within ``NA_SITE_RADIUS_TOL`` of Na+'s."""
+    return abs(_radius(el) / _radius(MOBILE) - 1.0) <= NA_SITE_RADIUS_TOL
+
+
 def _site_dict(site) -> dict[str, float]:
     return {sp.symbol if hasattr(sp, "symbol") else str(sp): float(occ) for sp, occ in site.species.items()}
 
@@ -94,13 +132,14 @@ def _site_radius(d: dict[str, float]) -> tuple[float, float]:
     return sum(v * _radius(el) for el, v in d.items()) / tot, tot
 
 
-def radii_scale(parent, old: list[dict[str, float]], new: list[dict[str, float]]) -> float:
+def radii_scale(parent, old: list[dict[str, float]], new: list[dict[str, float]], skip=()) -> float:
     """Linear scale factor of the cell when the ions on ``parent``'s sites change from ``old`` to ``new``.
 
     Each cation-anion contact ``d`` of the parent's first shells (per anion kind; simple anions only: O, S, Se,
     Te, N, halides) becomes ``d + (r_cat' - r_cat) + (r_an' - r_an)`` with occupancy-weighted Shannon radii at
     rule oxidation states; the factor is the weighted mean of ``d'/d`` (weights: product of the new
-    occupancies). 1.0 when the parent has no such contact (e.g. hydride cages).
+    occupancies). 1.0 when the parent has no such contact (e.g. hydride cages). Contacts to the sites in ``skip``
+    (parent anion sites now holding a rigid cluster anion, which has no Shannon radius) are left out.
     """
     ro = [_site_radius(d) for d in old]
     rn = [_site_radius(d) for d in new]
@@ -108,6 +147,7 @@ def radii_scale(parent, old: list[dict[str, float]], new: list[dict[str, float]]
     cation_site = np.array([bool(d) and not any(_is_anion(el) or el in ("H", "B", "C") for el in d) for d in old])
     if not anion_site.any() or not cation_site.any():
         return 1.0
+    anion_site[list(skip)] = False
     idx = np.where(cation_site)[0]
     centers, points, _, dists = parent.get_neighbor_list(4.0, sites=[parent[i] for i in idx])
     num = den = 0.0
@@ -151,11 +191,6 @@ def decorate(parent, target_amounts: dict[str, float], prototype: str = "", latt
     if parent_amt.get(MOBILE, 0.0) <= 0:
         raise MappingError(f"parent {prototype!r} has no Na sites")
     parent_non_na = sum(v for k, v in parent_amt.items() if k != MOBILE)
-    target_non_na = sum(v for k, v in target_amounts.items() if k != MOBILE)
-    if target_non_na <= 0:
-        raise MappingError(f"composition {target_amounts} has nothing but Na")
-    scale = parent_non_na / target_non_na
-    cell = {el: amt * scale for el, amt in target_amounts.items()}
 
     # site classes: the set of non-Na elements a parent site holds (Si/P share one NASICON site: one class)
     site_class = [frozenset(el for el in d if el != MOBILE) for d in site_dicts]
@@ -167,26 +202,77 @@ def decorate(parent, target_amounts: dict[str, float], prototype: str = "", latt
                 class_cap[c] += occ
                 el_in_class[el][c] += occ
     hosts = sorted(el_in_class)
-    load: dict[frozenset, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    # a tetrahedral [XH4]- anion is one unit (one anion site): the target is scaled and placed with it
+    x = _xh4_cluster(target_amounts, parent_amt)
+    cluster = f"{x}H4" if x else None
+    units = dict(target_amounts)
+    if x:
+        units[cluster] = units.pop(x)
+        del units["H"]
 
-    def place(el: str, h: str) -> None:
-        tot = sum(el_in_class[h].values())
-        for c, amt in el_in_class[h].items():  # an element on several classes splits as the parent's does
-            load[c][el] += cell[el] * amt / tot
+    def plan(on_na: frozenset[str]):
+        """Scale the target and load the framework site classes; elements of ``on_na`` go with Na."""
+        target_non_na = sum(v for k, v in units.items() if k != MOBILE and k not in on_na)
+        if target_non_na <= 0:
+            raise MappingError(f"composition {target_amounts} has nothing but Na")
+        scale = parent_non_na / target_non_na
+        cell = {el: amt * scale for el, amt in units.items()}
+        load: dict[frozenset, dict[str, float]] = defaultdict(lambda: defaultdict(float))
 
-    def room(h: str) -> float:
-        return sum(class_cap[c] - sum(load[c].values()) for c in el_in_class[h])
+        def place(el: str, h: str) -> None:
+            tot = sum(el_in_class[h].values())
+            for c, amt in el_in_class[h].items():  # an element on several classes splits as the parent's does
+                load[c][el] += cell[el] * amt / tot
 
-    assign = {el: el for el in cell if el != MOBILE and el in el_in_class}
-    for el in assign:
-        place(el, el)
-    # dopants: the parent element of the same kind with the closest radius whose sites still have room
-    # (Al3+ in Na1+xAlxZr2-x(PO4)3 takes the Zr site, not the full P site), else the closest one
-    for el in sorted((e for e in cell if e != MOBILE and e not in el_in_class), key=lambda e: -cell[e]):
-        same_kind = [h for h in hosts if _is_anion(h) == _is_anion(el)] or hosts
-        ranked = sorted(same_kind, key=lambda h: (abs(np.log(_radius(el) / _radius(h))), h))
-        assign[el] = next((h for h in ranked if room(h) >= 0.98 * cell[el]), ranked[0])
-        place(el, assign[el])
+        def room(h: str) -> float:
+            return sum(class_cap[c] - sum(load[c].values()) for c in el_in_class[h])
+
+        assign = {el: el for el in cell if el != MOBILE and el in el_in_class}
+        for el in assign:
+            place(el, el)
+        assign.update({el: MOBILE for el in on_na})
+        # dopants: the parent element of the same kind with the closest radius whose sites still have room
+        # (Al3+ in Na1+xAlxZr2-x(PO4)3 takes the Zr site, not the full P site), else the closest one
+        homeless = []
+        for el in sorted((e for e in cell if e not in assign and e != MOBILE), key=lambda e: -cell[e]):
+            if el == cluster:  # the monovalent monatomic anion sites, the largest anion's first
+                ranked = sorted((h for h in hosts if ANION_STATES.get(h) == -1), key=lambda h: (-_radius(h), h))
+            else:
+                same_kind = [h for h in hosts if _is_anion(h) == _is_anion(el)] or hosts
+                ranked = sorted(same_kind, key=lambda h: (abs(np.log(_radius(el) / _radius(h))), h))
+            assign[el] = next((h for h in ranked if room(h) >= 0.98 * cell[el]), None)
+            if assign[el] is None:
+                assign[el] = ranked[0]
+                homeless.append(el)
+            place(el, assign[el])
+        # an element split over several site classes as its host is in the parent may overfill one class while
+        # another class of the same host has room (NaGa11O17 on beta''-alumina: Ga overfills the pure Al sites
+        # while the Mg share of the Al2/Mg site stays empty); the excess moves to the host's classes with room
+        for c in list(load):
+            total = sum(load[c].values())
+            over = total - class_cap[c]
+            if over <= 1e-9:
+                continue
+            for el, amt in list(load[c].items()):
+                move = over * amt / total
+                for c2 in el_in_class[assign[el]]:
+                    free = class_cap[c2] - sum(load[c2].values())
+                    if c2 == c or free <= 1e-12 or move <= 1e-12:
+                        continue
+                    m = min(move, free)
+                    load[c2][el] += m
+                    load[c][el] -= m
+                    move -= m
+        return cell, assign, load, homeless
+
+    # a cation dopant without room on the framework and of Na+'s size shares the Na sites (Ca2+ in
+    # Na3-2xCaxPS4); it then no longer counts as framework content, so the target is scaled again
+    on_na: frozenset[str] = frozenset()
+    cell, assign, load, homeless = plan(on_na)
+    na_like = frozenset(el for el in homeless if el != cluster and not _is_anion(el) and _na_sized(el))
+    if na_like:
+        on_na = na_like
+        cell, assign, load, _ = plan(on_na)
     notes = []
     new_species: list[dict[str, float]] = [dict() for _ in site_dicts]
     for c, cap in class_cap.items():
@@ -204,12 +290,28 @@ def decorate(parent, target_amounts: dict[str, float], prototype: str = "", latt
                 new_species[i][el] = new_species[i].get(el, 0.0) + site_cap * fill * amt / total
     # Na sites: water filling in proportion to the parent's occupancies
     caps = np.array([d.get(MOBILE, 0.0) for d in site_dicts])
-    na_occ, overflow = _water_fill(caps, cell[MOBILE])
+    on_na_sites = {MOBILE: cell[MOBILE], **{el: cell[el] for el in sorted(on_na)}}
+    na_total = sum(on_na_sites.values())
+    na_occ, overflow = _water_fill(caps, na_total)
     if overflow > 1e-6:
-        notes.append(f"{overflow:.3g} Na per cell exceed the parent's Na sites; left out")
+        notes.append(f"{overflow:.3g} {'+'.join(on_na_sites)} per cell exceed the parent's Na sites; left out")
+    for el in on_na:
+        notes.append(f"{el} shares the Na sites ({el}/Na {cell[el] / cell[MOBILE]:.3g})")
     for i, occ in enumerate(na_occ):
         if occ > 0:
-            new_species[i][MOBILE] = new_species[i].get(MOBILE, 0.0) + float(occ)
+            for el, amt in on_na_sites.items():
+                new_species[i][el] = new_species[i].get(el, 0.0) + float(occ) * amt / na_total
+    # the cluster's X takes its site; its H atoms are added around X once the cell is final
+    cluster_sites = []
+    if cluster:
+        for i, d in enumerate(new_species):
+            if d.get(cluster, 0.0) > 1e-9:
+                cluster_sites.append(i)
+                d[x] = d.pop(cluster)
+            d.pop(cluster, None)
+        if cluster_sites:
+            notes.append(f"{cluster} as a rigid [{cluster}]- anion on the {assign[cluster]} sites: {x} at the site, "
+                         f"H at {XH4_BOND[x]} A along the 8 cube diagonals, each at half the {x} occupancy")
     # a site that hosted Na and something else must not exceed full occupancy
     species, coords = [], []
     for i, d in enumerate(new_species):
@@ -225,10 +327,16 @@ def decorate(parent, target_amounts: dict[str, float], prototype: str = "", latt
         raise MappingError(f"nothing of {target_amounts} could be placed on {prototype!r}")
     s = Structure(parent.lattice, species, coords)
     if lattice == "radii":
-        f = radii_scale(parent, site_dicts, new_species)
+        f = radii_scale(parent, site_dicts, new_species, skip=tuple(cluster_sites))
         if abs(f - 1.0) > 1e-6:
             s.scale_lattice(s.volume * f ** 3)
             notes.append(f"cell scaled by {f:.4f} (linear) for the substituted ions' radii")
+    for i in cluster_sites:
+        center = s.lattice.get_cartesian_coords(parent[i].frac_coords)
+        for v in _CUBE:
+            s.append({"H": new_species[i][x] / 2}, s.lattice.get_fractional_coords(center + XH4_BOND[x] * v) % 1.0)
+    if cluster in assign:
+        assign[x] = assign["H"] = assign.pop(cluster)
     err = composition_error(s.composition.get_el_amt_dict(), target_amounts)
     return MappedStructure(structure=s, prototype=prototype, composition_error=err,
                            assignments={el: h for el, h in assign.items() if el != h}, notes=notes)
