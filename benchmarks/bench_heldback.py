@@ -16,6 +16,7 @@ Na3SbS4 is removed): the GNN directory, the structure-feature extra trees (three
 alone, the composition model.
 
     .venv/bin/python benchmarks/bench_heldback.py --out docs/bench
+    .venv/bin/python benchmarks/bench_heldback.py --residual --gnn-seeds 0 1 2 --out docs/bench
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def write_dataset(rows: pd.DataFrame, folder: Path) -> Path:
     return folder
 
 
-THREADS = {"threads": 2}
+THREADS = {"threads": 2}  # GNN overrides of every directory trained here (--threads, --residual)
 
 
 def train_dir(data: Path, out: Path, seed: int = 0) -> dict:
@@ -87,6 +88,7 @@ def one_draw(rows, frame, seed: int, fraction: float, work: Path) -> dict:
     p = GNNPredictor.load(work / f"gnn_{seed}")
     t = time.perf_counter()
     out = p.predict_many(test["formula"].tolist(), on_error="raise")
+    shrink = dict(zip(("log10_sigma_S_cm", "ea_eV"), p.ensemble.shrink.tolist(), strict=True))
     pred_s = time.perf_counter() - t
     comp = [r.log10_sigma_S_cm for r in p.composition.predict_many(test["formula"].tolist(), on_error="raise")]
     tr = training_frame(load_dataset(data))
@@ -100,6 +102,7 @@ def one_draw(rows, frame, seed: int, fraction: float, work: Path) -> dict:
     fam = test["family"].map(fam_med).fillna(g_med).to_numpy()
     res = {
         "seed": seed, "held_back": int(len(test)), "train_compositions": int(len(tr)),
+        "residual": p.residual, "residual_shrink": shrink if p.residual else None,
         "answered": int(np.isfinite(gnn).sum()), "through_structure": int(via.sum()),
         "through_structure_share": float(via.mean()),
         "by_prototype": pd.Series([r["structure_source"] for r in out])[via].value_counts().to_dict(),
@@ -135,7 +138,8 @@ def physics_check(rows, frame, work: Path, gnn_seeds=(0,)) -> dict:
         p = GNNPredictor.load(work / f"gnn_physics_{seed}")
         g = p.predict_many([nacl, nss], on_error="raise")
         res["gnn_by_seed"].append({"seed": seed, "NaCl": g[0]["log10_sigma_S_cm"], "Na3SbS4": g[1]["log10_sigma_S_cm"],
-                                   "gap": g[1]["log10_sigma_S_cm"] - g[0]["log10_sigma_S_cm"]})
+                                   "gap": g[1]["log10_sigma_S_cm"] - g[0]["log10_sigma_S_cm"],
+                                   "residual_shrink": p.ensemble.shrink.tolist() if p.residual else None})
     res["gnn"] = dict(res["gnn_by_seed"][0])
     c = p.composition.predict_many(["NaCl", "Na3SbS4"], on_error="raise")
     res["composition_model"] = {"NaCl": c[0].log10_sigma_S_cm, "Na3SbS4": c[1].log10_sigma_S_cm}
@@ -166,12 +170,17 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2, help="torch threads of the GNN")
     ap.add_argument("--gnn-seeds", type=int, nargs="+", default=[0, 1, 2], help="GNN seeds of the physics check")
     ap.add_argument("--keep-draws", action="store_true", help="with --draws 0: keep the draws of the last run")
+    ap.add_argument("--residual", action="store_true", help="residual GNN directories (--gnn-residual); results "
+                                                            "go to heldback_residual.json")
     args = ap.parse_args()
     THREADS["threads"] = args.threads
+    if args.residual:
+        THREADS["residual"] = True
+    name = "heldback_residual.json" if args.residual else "heldback.json"
     rows = load_dataset()
     frame = training_frame(rows)
     res: dict = {"fraction": args.fraction, "draws": []}
-    old = Path(args.out) / "heldback.json"
+    old = Path(args.out) / name
     if args.keep_draws and old.is_file():
         res = {**json.loads(old.read_text()), "physics": None}
     with tempfile.TemporaryDirectory() as tmp:
@@ -184,7 +193,7 @@ def main() -> None:
             res["physics"] = physics_check(rows, frame, work, gnn_seeds=args.gnn_seeds)
             print(json.dumps(res["physics"], indent=1, default=float))
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    (Path(args.out) / "heldback.json").write_text(json.dumps(res, indent=1, default=float))
+    (Path(args.out) / name).write_text(json.dumps(res, indent=1, default=float))
 
 
 if __name__ == "__main__":

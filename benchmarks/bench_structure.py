@@ -1,6 +1,7 @@
-"""Structures and the GNN: the GNN ensemble vs the structure-featurizer model vs the composition model vs both
-baselines, on identical grouped and leave-one-family-out splits of the compositions that have a parent
-structure; training time of the GNN ensemble with CV on this machine's cores; inference throughput.
+"""Structures and the GNN: the GNN ensemble and the residual GNN (composition model + shrunk GNN correction) vs
+the structure-featurizer model vs the composition model vs both baselines, on identical grouped and
+leave-one-family-out splits of the compositions that have a parent structure; training time of the GNN
+ensemble with CV on this machine's cores; inference throughput.
 
     .venv/bin/python benchmarks/bench_structure.py --out docs/bench
 """
@@ -18,7 +19,7 @@ import torch
 
 from ml.data import load_dataset
 from ml.models.composition import BASELINES
-from ml.models.gnn import TARGETS, GNNConfig, GNNEnsemble, structure_to_graph
+from ml.models.gnn import TARGETS, GNNConfig, GNNEnsemble, GNNRegressor, structure_to_graph
 from ml.targets import training_frame
 from training.evaluate import cross_validate
 from training.structure_train import comparison_models, structure_features, structured_frame
@@ -59,6 +60,9 @@ def main() -> None:
                  "n_with_ea": int(sub["ea_eV"].notna().sum())}
     t = time.perf_counter()
     Xc, extra, graphs = comparison_models(sub, structures, cfg)
+    # candidate: the residual GNN (composition model + GNN correction weighted by its out-of-bag support)
+    res_cfg = GNNConfig(threads=args.threads, residual=True)
+    extra["gnn_residual"] = (lambda: GNNRegressor(res_cfg), graphs)
     res["prepare_seconds"] = time.perf_counter() - t
     for cv in ("grouped", "family"):
         t = time.perf_counter()

@@ -147,8 +147,9 @@ class GNNPredictor:
             comp_notes.append(f"no structure: {why}; composition model answered")
         if graphs:
             pred = self.ensemble.predict(graphs)
+            base = self._base_rows([r["formula"] for _, r in gnn_rows]) if self.residual else None
             for j, (i, r) in enumerate(gnn_rows):
-                out[i] = self._gnn_row(r, pred, j)
+                out[i] = self._gnn_row(r, pred, j) if base is None else self._residual_row(r, pred, j, base[j])
         if comp_formulas:
             results = self.composition.predict_many(comp_formulas, on_error="raise")
             for i, res, note in zip(comp_idx, results, comp_notes, strict=True):
@@ -157,6 +158,48 @@ class GNNPredictor:
                 row.update(model_used="composition", structure_source="", structure_confidence=None)
                 out[i] = row
         return out  # type: ignore[return-value]
+
+    @property
+    def residual(self) -> bool:
+        """True when the GNN learned corrections to the composition model (``GNNConfig.residual``)."""
+        return bool(getattr(self.ensemble.config, "residual", False))
+
+    @property
+    def _weights_note(self) -> str:
+        w = self.ensemble.shrink
+        note = f"residual GNN: composition model + GNN correction weighted {w[0]:.2f} (sigma) / {w[1]:.2f} (Ea)"
+        if not w.any():
+            note += " (its corrections were not supported out of bag: the values are the composition model's)"
+        return note
+
+    def _base_rows(self, formulas: list[str]) -> list[dict]:
+        """The composition model's rows for the formulas a residual GNN corrects (a formula it cannot featurize
+        gives a row with ``error``)."""
+        return [r.to_row() for r in self.composition.predict_many(formulas, on_error="warn")]
+
+    def _residual_row(self, r: dict, pred: dict, j: int, base: dict) -> dict:
+        """Composition model's row + the GNN's correction (point and bounds), with both models' domain notes."""
+        if base.get("error"):
+            r.pop("_s")
+            return {"error": f"{r['formula']}: the composition model this residual GNN corrects failed: "
+                             f"{base['error']}"}
+        row = self._gnn_row(r, pred, j)
+        corr = {"log10_sigma_S_cm": row["log10_sigma_S_cm"], "ea_eV": row["ea_eV"]}
+        out = dict(base)
+        ls = base["log10_sigma_S_cm"] + corr["log10_sigma_S_cm"]
+        out.update(
+            log10_sigma_S_cm=ls, sigma_S_cm=10 ** ls,
+            log10_sigma_lo=base["log10_sigma_S_cm"] + row["log10_sigma_lo"],
+            log10_sigma_hi=base["log10_sigma_S_cm"] + row["log10_sigma_hi"],
+            ea_eV=base["ea_eV"] + corr["ea_eV"], ea_lo_eV=base["ea_eV"] + row["ea_lo_eV"],
+            ea_hi_eV=base["ea_eV"] + row["ea_hi_eV"],
+            ensemble_spread_log10_sigma=row["ensemble_spread_log10_sigma"],
+            gnn_correction_log10_sigma=corr["log10_sigma_S_cm"], gnn_correction_ea_eV=corr["ea_eV"],
+            in_domain=bool(base["in_domain"]) and row["in_domain"],
+            domain_notes="; ".join(n for n in (base["domain_notes"], row["domain_notes"], self._weights_note) if n),
+            model_used="gnn", structure_source=row["structure_source"],
+            structure_confidence=row["structure_confidence"])
+        return out
 
     def _gnn_row(self, r: dict, pred: dict, j: int) -> dict:
         s = r.pop("_s")

@@ -171,6 +171,9 @@ def test_train_gnn_with_cv_and_mlflow_then_predict_cif(tiny_csv, tmp_path, monke
                               "--tracking-uri", uri, "--experiment", "g"])
     assert res.exit_code == 0, res.output
     assert "fall back to composition-only models" in res.output and "gnn" in res.output
+    # the default GNN directory is residual: composition model + the GNN's correction, its weights printed
+    assert "residual GNN: answers composition model + GNN correction x" in res.output
+    assert __import__("json").loads((out / "model.json").read_text())["config"]["residual"] is True
     report = __import__("json").loads((out / "structures_report.json").read_text())
     assert report["with_structure"] >= 3 and report["fallback_composition_only"] > 0
     assert (out / "weights.pt").exists() and (out / "cv_grouped_metrics.csv").exists()

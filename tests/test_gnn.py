@@ -138,3 +138,48 @@ def test_descriptor_node_features_place_an_unseen_element_among_its_neighbours()
     assert net.embed.in_features == len(DESCRIPTOR_NAMES) and isinstance(net.descriptors, torch.Tensor)
     with pytest.raises(ValueError, match="node_features 'bogus' is not one of onehot, descriptors"):
         _network(8, 1, 4, 0.0, node_features="bogus")
+
+
+def test_residual_shrink_is_the_out_of_bag_slope_clipped_to_0_1():
+    """A residual GNN weights its correction by what its out-of-bag predictions support."""
+    n = 20
+    oob = np.linspace(-1, 1, n)
+    for truth, expected in ((0.5 * oob, 0.5), (-oob, 0.0), (3 * oob, 1.0)):
+        ens = GNNEnsemble(GNNConfig(residual=True))
+        Z = np.column_stack([truth, truth])
+        ens._calibrate(list(range(n)), Z, [[[v] for v in oob], [[v] for v in oob]])
+        assert ens.shrink == pytest.approx([expected, expected], abs=1e-9)
+        # the interval is scored on the shrunk correction: exact when the slope is in (0, 1)
+        assert ens.q90[0] == pytest.approx(0.0 if expected == 0.5 else ens.q90[0])
+    plain = GNNEnsemble(GNNConfig())
+    plain._calibrate(list(range(n)), np.column_stack([-oob, -oob]), [[[v] for v in oob], [[v] for v in oob]])
+    assert plain.shrink == pytest.approx([1.0, 1.0])  # only a residual GNN is shrunk
+
+
+def test_residual_gnn_regressor_adds_its_correction_to_the_composition_model(tmp_path):
+    import pandas as pd
+
+    from ml.models.gnn import GNNRegressor
+    from ml.structures.mapping import structure_for
+
+    formulas = [f"Na{3 + x:.2f}Zr{2 - x:.2f}Sc{x:.2f}Si2PO12" for x in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)] + \
+               [f"Na{1 + x:.2f}Zr2Si{x:.2f}P{3 - x:.2f}O12" for x in (0.5, 1.0, 1.5, 2.5)]
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"formula": formulas, "group": formulas, "family": "NASICON",
+                          "log10_sigma_S_cm": rng.normal(-4, 1, len(formulas)),
+                          "ea_eV": rng.normal(0.35, 0.05, len(formulas))})
+    cfg = GNNConfig(hidden=8, n_layers=1, n_rbf=8, epochs=2, n_models=2, cutoff=4.5, max_neighbors=6,
+                    residual=True)
+    graphs = np.empty(len(formulas), dtype=object)
+    graphs[:] = [structure_to_graph(structure_for(f, "nasicon_R-3c").structure, **cfg.graph_kwargs())
+                 for f in formulas]
+    reg = GNNRegressor(cfg).fit(frame, graphs)
+    assert reg.base is not None and np.all((reg.ensemble.shrink >= 0) & (reg.ensemble.shrink <= 1))
+    # the GNN learned the base model's grouped out-of-fold errors, not its (near-zero) training residuals
+    assert np.isfinite(reg.base.oof_predictions["log10_sigma_S_cm"]).all()
+    pred = reg.predict(frame, graphs)
+    corr = reg.ensemble.predict(list(graphs))
+    base = reg.base.predict(frame)
+    for t in ("log10_sigma_S_cm", "ea_eV"):
+        np.testing.assert_allclose(pred[t], base[t] + corr[t], rtol=1e-9)
+        np.testing.assert_allclose(pred[f"{t}_hi"] - pred[f"{t}_lo"], corr[f"{t}_hi"] - corr[f"{t}_lo"])

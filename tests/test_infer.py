@@ -218,3 +218,31 @@ def test_training_gives_unknown_structure_types_an_inferred_parent():
     assert "Na3.3Zr1.7Sc0.3Si2PO12" in set(sub["formula"])
     _, _, plain = structured_frame(frame, infer_unknown=False)
     assert plain["with_structure"] == report["with_structure"] - 2 and not plain["inferred_for_unknown_structure_type"]
+
+
+def test_residual_gnn_directory_answers_composition_model_plus_its_correction(gnn_dir, tmp_path):
+    """A residual GNN directory (``GNNConfig.residual``) answers a formula with the composition model it carries
+    plus the GNN's correction on the inferred structure, and says so."""
+    from ml.models.gnn import GNNEnsemble
+    from ml.models.manifest import write_manifest
+    from serving.structure_predictor import GNNPredictor
+
+    res = tmp_path / "residual"
+    shutil.copytree(gnn_dir, res)
+    meta = json.loads((res / "model.json").read_text())
+    meta["config"]["residual"] = True
+    meta["shrink"] = [0.5, 0.25]
+    (res / "model.json").write_text(json.dumps(meta))
+    write_manifest(res)
+    p = GNNPredictor.load(res)
+    assert p.residual and not GNNPredictor.load(gnn_dir).residual
+    row = p.predict_many(["Na3.3Zr1.7Sc0.3Si2PO12"])[0]
+    comp = p.composition.predict_many(["Na3.3Zr1.7Sc0.3Si2PO12"])[0].to_row()
+    assert row["model_used"] == "gnn" and row["structure_source"] == "prototype:nasicon_R-3c"
+    assert row["log10_sigma_S_cm"] == pytest.approx(comp["log10_sigma_S_cm"] + row["gnn_correction_log10_sigma"])
+    assert row["ea_eV"] == pytest.approx(comp["ea_eV"] + row["gnn_correction_ea_eV"])
+    # the correction is the plain ensemble's output scaled by the stored shrink factors
+    plain = GNNPredictor.load(gnn_dir).predict_many(["Na3.3Zr1.7Sc0.3Si2PO12"])[0]
+    assert row["gnn_correction_log10_sigma"] == pytest.approx(0.5 * plain["log10_sigma_S_cm"])
+    assert GNNEnsemble.load(res).shrink.tolist() == [0.5, 0.25]
+    assert row["in_domain"] == (comp["in_domain"] and "space group" not in row["domain_notes"])

@@ -59,10 +59,11 @@ def structured_frame(frame: pd.DataFrame, *, infer_unknown: bool = True):
     return frame[keep].reset_index(drop=True), [m for m in mapped if m is not None], report
 
 
-def save_formula_path(frame: pd.DataFrame, out: Path, *, preset: str, seed: int) -> dict:
+def save_formula_path(frame: pd.DataFrame, out: Path, *, preset: str, seed: int) -> tuple[dict, NacondModel]:
     """What lets a GNN directory answer formulas: the labelled compositions its parents are inferred from
-    (``parents.json``) and a composition model for formulas without a fitting parent (``composition/``), both
-    from all compositions of the training frame (structured or not)."""
+    (``parents.json``) and a composition model for formulas without a fitting parent (``composition/``; for a
+    residual GNN also the model it corrects), both from all compositions of the training frame (structured or
+    not). Returns a summary and the fitted composition model."""
     from ml.structures.infer import COMPOSITION_DIR, PARENTS_FILE, ParentIndex
 
     index = ParentIndex.from_frame(frame)
@@ -71,8 +72,9 @@ def save_formula_path(frame: pd.DataFrame, out: Path, *, preset: str, seed: int)
     comp = NacondModel(learner="extra_trees", preset=preset, seed=seed).fit(frame)
     comp.save(out / COMPOSITION_DIR, extra={"role": "composition model of a GNN directory: answers formulas "
                                                     "that have no fitting parent structure"})
-    return {"reference_compositions": len(index.formulas), "structure_types": len(set(index.types)),
-            "composition_model": "extra_trees", "composition_fit_seconds": round(time.perf_counter() - t0, 1)}
+    return ({"reference_compositions": len(index.formulas), "structure_types": len(set(index.types)),
+             "composition_model": "extra_trees", "composition_fit_seconds": round(time.perf_counter() - t0, 1)},
+            comp)
 
 
 def graphs_for(structures, config) -> np.ndarray:
@@ -101,7 +103,7 @@ def comparison_models(sub: pd.DataFrame, structures, config, *, seed: int = 0, p
     Xs = np.hstack([Xc, structure_features(structures)])
     graphs = graphs_for(structures, config)
     extra = {"structure_features_et": (lambda: NacondModel(learner="extra_trees", preset=preset, seed=seed), Xs),
-             "gnn": (lambda: GNNRegressor(config, on_epoch=on_epoch), graphs)}
+             "gnn": (lambda: GNNRegressor(config, on_epoch=on_epoch, preset=preset), graphs)}
     return Xc, extra, graphs
 
 
@@ -110,7 +112,7 @@ def train_gnn(cfg: TrainConfig, *, log_to_mlflow: bool = True, gnn_overrides: di
     """Structures -> graphs -> CV -> GNN ensemble on all structured compositions -> model directory, inside one
     MLflow run (opened first) when ``log_to_mlflow``; ``progress`` (training.progress.Reporter) shows epochs."""
     from ml.data import sha256_of
-    from ml.models.gnn import TARGETS, GNNConfig, GNNEnsemble
+    from ml.models.gnn import TARGETS, GNNConfig, GNNEnsemble, residual_base
     from training import plots, tracking
     from training.evaluate import cross_validate, format_table
     from training.progress import silent
@@ -167,13 +169,18 @@ def train_gnn(cfg: TrainConfig, *, log_to_mlflow: bool = True, gnn_overrides: di
             else:
                 rep.step(f"building crystal graphs of {len(sub)} structures")
                 graphs = graphs_for(structures, config)
+            results["formula_fallback"], comp = save_formula_path(frame, out, preset=cfg.preset, seed=cfg.seed)
             t_fit = time.perf_counter()
             Y = sub[list(TARGETS)].to_numpy(dtype=float)
+            if config.residual:  # the GNN learns the composition model's out-of-fold errors on these rows
+                row_of = {g: k for k, g in enumerate(frame["group"])}
+                Y = Y - residual_base(comp)[[row_of[g] for g in sub["group"]]]
             with rep.task(f"GNN ensemble on all {len(sub)} structures: {config.n_models} members x {config.epochs} "
                           "epochs", config.n_models * config.epochs) as epochs:
                 ens = GNNEnsemble(config).fit(list(graphs), Y, on_epoch=epochs.advance)
             results["fit_seconds"] = round(time.perf_counter() - t_fit, 1)
-            results["formula_fallback"] = save_formula_path(frame, out, preset=cfg.preset, seed=cfg.seed)
+            if config.residual:
+                results["residual_shrink"] = dict(zip(TARGETS, ens.shrink.tolist(), strict=True))
             elements = sorted({el for s in structures for el in s.composition.get_el_amt_dict()})
             spacegroups = sorted({int(s.get_space_group_info(symprec=0.1)[1]) for s in structures})
             ens.save(out, extra={"dataset_sha256": dataset_sha, "git_sha": _git_sha(), "data_info": info,

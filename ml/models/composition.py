@@ -134,6 +134,7 @@ class NacondModel:
         self._estimators: dict[str, object] = {}
         self._train_X: np.ndarray | None = None
         self._standardiser: Standardiser | None = None
+        self.oof_predictions: dict[str, np.ndarray] = {}
 
     # -------------------------------------------------------------------------------------------- features
     @property
@@ -172,6 +173,9 @@ class NacondModel:
         groups = frame["group"].to_numpy() if "group" in frame else frame["formula"].to_numpy()
         self._train_X, self._standardiser = X, None
         self.fits, self._estimators, self._oof = {}, {}, {}
+        # grouped out-of-fold predictions of the training rows per target (NaN where the target is unknown or
+        # no calibration folds ran); not saved: what a stacked model (the residual GNN) trains on
+        self.oof_predictions = {t: np.full(len(frame), np.nan) for t in self.targets}
         for t in self.targets:
             if t not in frame:
                 continue
@@ -219,10 +223,12 @@ class NacondModel:
             from sklearn.model_selection import GroupKFold
 
             resid, spread, fold = np.empty(len(y)), np.empty(len(y)), np.empty(len(y), dtype=int)
+            oof_mu = np.empty(len(y))
             for i, (tr, te) in enumerate(GroupKFold(n_splits=k, shuffle=True, random_state=self.seed)
                                          .split(X, y, groups)):
                 mu, sd = self._predict_one(self._fit_one(X[tr], y[tr], fams[tr]), X[te], fams[te])
                 resid[te] = np.abs(y[te] - mu)
+                oof_mu[te] = mu
                 spread[te] = sd if sd is not None else 1.0
                 fold[te] = i
             # tree ensembles give a per-composition spread; the others get a constant-width interval
@@ -234,6 +240,8 @@ class NacondModel:
             else:
                 scores = resid
             tf.q90 = conformal_quantile(scores)
+            if rows is not None and target in getattr(self, "oof_predictions", {}):
+                self.oof_predictions[target][rows] = oof_mu
             if rows is not None:
                 self._oof[target] = {"rows": rows, "resid": resid, "scores": scores, "fold": fold,
                                      "spread": spread if tf.normalised else None}

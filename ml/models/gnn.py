@@ -63,44 +63,55 @@ def structure_to_graph(structure, *, cutoff: float = 5.0, max_neighbors: int = 8
     Gaussian-expanded distances; ``w``: site occupancy (pool weights).
     """
     import torch
-    from pymatgen.core import Element
     from torch_geometric.data import Data
 
     n = len(structure)
     x = np.zeros((n, N_ELEMENTS + int(mobile_channel)), dtype=np.float32)
     for i, site in enumerate(structure):
         for sp, occ in site.species.items():
-            z = Element(sp.symbol if hasattr(sp, "symbol") else str(sp)).Z
+            z = _atomic_number(sp.symbol if hasattr(sp, "symbol") else str(sp))
             if z >= N_ELEMENTS:
                 raise GraphError(f"element {sp} (Z={z}) of {structure.composition.reduced_formula} is beyond "
                                  f"the GNN's element table")
             x[i, z] += occ
     x[:, 0] = np.clip(1.0 - x[:, 1:N_ELEMENTS].sum(1), 0.0, 1.0)
-    if mobile_ion not in structure.composition.get_el_amt_dict():
+    z_mobile = _atomic_number(mobile_ion)
+    if not x[:, z_mobile].sum() > 0:
         raise GraphError(f"structure {structure.composition.reduced_formula} has no {mobile_ion}")
     if mobile_channel:
-        x[:, MOBILE_CHANNEL] = x[:, Element(mobile_ion).Z]
+        x[:, MOBILE_CHANNEL] = x[:, z_mobile]
     centers, points, _, dists = structure.get_neighbor_list(cutoff)
     keep = dists > 1e-6
     centers, points, dists = centers[keep], points[keep], dists[keep]
-    src, dst, dd = [], [], []
-    for i in range(n):
-        m = np.where(centers == i)[0]
-        if len(m) == 0:
-            raise GraphError(f"site {i} ({structure[i].species_string}) of "
-                             f"{structure.composition.reduced_formula} has no neighbour within {cutoff} A")
-        m = m[np.argsort(dists[m], kind="stable")[:max_neighbors]]
-        src.append(points[m])
-        dst.append(np.full(len(m), i))
-        dd.append(dists[m])
-    d = np.concatenate(dd).astype(np.float32)
-    mu = np.linspace(0.0, cutoff, n_rbf, dtype=np.float32)
+    count = np.bincount(centers, minlength=n)
+    if (count == 0).any():
+        i = int(np.argmax(count == 0))
+        raise GraphError(f"site {i} ({structure[i].species_string}) of "
+                         f"{structure.composition.reduced_formula} has no neighbour within {cutoff} A")
+    # per site, its max_neighbors nearest (ties in list order): sort by (site, distance), keep the first ranks
+    order = np.lexsort((dists, centers))
+    rank = np.arange(len(order)) - np.repeat(np.cumsum(count) - count, count)
+    order = order[rank < max_neighbors]
+    src, dst, d = points[order], centers[order], dists[order].astype(np.float32)
+    mu = _rbf_centres(cutoff, n_rbf)
     rbf = np.exp(-((d[:, None] - mu[None, :]) ** 2) / (2 * (cutoff / n_rbf) ** 2))
     return Data(x=torch.from_numpy(x),
-                edge_index=torch.from_numpy(np.stack([np.concatenate(src), np.concatenate(dst)]).astype(np.int64)),
+                edge_index=torch.from_numpy(np.stack([src, dst]).astype(np.int64)),
                 edge_attr=torch.from_numpy(rbf.astype(np.float32)),
                 w=torch.from_numpy(x[:, 1:N_ELEMENTS].sum(1)),
                 num_nodes=n)
+
+
+@lru_cache(maxsize=256)
+def _atomic_number(symbol: str) -> int:
+    from pymatgen.core import Element
+
+    return Element(symbol).Z
+
+
+@lru_cache(maxsize=8)
+def _rbf_centres(cutoff: float, n_rbf: int) -> np.ndarray:
+    return np.linspace(0.0, cutoff, n_rbf, dtype=np.float32)
 
 
 NODE_FEATURES = ("onehot", "descriptors")
@@ -164,9 +175,14 @@ def _network(hidden: int, n_layers: int, n_rbf: int, dropout: float, n_features:
             return x + self.propagate(edge_index, a=self.node_i(x), b=self.node_j(x), e=self.edge(edge_attr))
 
         def message(self, a_i, b_j, e):
-            z = a_i + b_j + e
+            if torch.is_grad_enabled():
+                z = a_i + b_j + e
+                f, s = z.chunk(2, dim=-1)
+                return torch.sigmoid(f) * nn.functional.softplus(s)
+            # inference: the same function with in-place ops on the per-edge buffers (fewer allocations)
+            z = e.add_(a_i).add_(b_j)
             f, s = z.chunk(2, dim=-1)
-            return torch.sigmoid(f) * nn.functional.softplus(s)
+            return nn.functional.softplus(s).mul_(f.sigmoid_())
 
     class CrystalGNN(nn.Module):
         def __init__(self):
@@ -214,6 +230,10 @@ class GNNConfig:
     threads: int = 2
     node_features: str = "onehot"  # or "descriptors": physical element descriptors (tried 2026-12-07, no gain)
     mobile_channel: bool = False  # node channel 95 = mobile-ion occupancy (needed to fine-tune a pretrained net)
+    # residual: the networks learn what the composition model (extra trees) gets wrong, trained on its grouped
+    # out-of-fold errors; a prediction is composition model + GNN correction (:class:`GNNRegressor`, and the
+    # model directory's composition/ model in serving.structure_predictor)
+    residual: bool = False
 
     @property
     def n_features(self) -> int:
@@ -344,6 +364,9 @@ class GNNEnsemble:
         self.y_mean = np.zeros(len(TARGETS))
         self.y_std = np.ones(len(TARGETS))
         self.q90 = np.full(len(TARGETS), np.nan)
+        # weight of the ensemble's output per target: 1, except for a residual GNN, whose correction is scaled by
+        # what its out-of-bag predictions support (least squares through 0, clipped to [0, 1])
+        self.shrink = np.ones(len(TARGETS))
         self.fit_seconds = 0.0
         self.meta: dict = {}
 
@@ -387,6 +410,9 @@ class GNNEnsemble:
                     for j, i in enumerate(out):
                         oob_pred[t][i].append(p[j, t])
         self._calibrate(graphs, Z, oob_pred)
+        if cfg.residual:
+            log.info("residual GNN: out-of-bag weight of its correction %s",
+                     ", ".join(f"{t} {w:.2f}" for t, w in zip(TARGETS, self.shrink, strict=True)))
         self.fit_seconds = time.perf_counter() - t0
         return self
 
@@ -412,10 +438,25 @@ class GNNEnsemble:
     def _calibrate(self, graphs, Z, oob_pred) -> None:
         """Split-conformal q90 of the absolute out-of-bag residual (standardised units). Each composition is
         scored only by members that never saw it. Not normalised by the ensemble spread: with five members the
-        spread is too noisy a scale (normalised scores under-covered on grouped CV, docs/benchmarks.md)."""
+        spread is too noisy a scale (normalised scores under-covered on grouped CV, docs/benchmarks.md).
+
+        A residual GNN first gets its shrink factor per target from the same out-of-bag predictions: the
+        least-squares slope of the composition model's errors on the GNN's corrections, clipped to [0, 1] (0 =
+        the structure adds nothing the held-out compositions confirm). Scores are then those of the shrunk
+        correction."""
         for t in range(len(TARGETS)):
-            scores = [abs(float(np.mean(oob_pred[t][i])) - Z[i, t]) for i in range(len(graphs))
-                      if np.isfinite(Z[i, t]) and oob_pred[t][i]]
+            have = [i for i in range(len(graphs)) if np.isfinite(Z[i, t]) and oob_pred[t][i]]
+            oob = np.array([float(np.mean(oob_pred[t][i])) for i in have])
+            z = np.array([Z[i, t] for i in have])
+            self.shrink[t] = 1.0
+            if self.config.residual and len(have) >= 5:
+                # corrections in physical units are (oob * std + mean); z likewise; the slope is scale-free
+                c, r = oob * self.y_std[t] + self.y_mean[t], z * self.y_std[t] + self.y_mean[t]
+                denom = float(c @ c)
+                self.shrink[t] = float(np.clip(c @ r / denom, 0.0, 1.0)) if denom > 0 else 0.0
+                scores = list(np.abs(self.shrink[t] * c - r) / self.y_std[t])
+            else:
+                scores = list(np.abs(oob - z))
             if len(scores) >= 5:
                 n = len(scores)
                 self.q90[t] = float(np.quantile(scores, min(1.0, np.ceil(0.9 * (n + 1)) / n)))
@@ -437,7 +478,7 @@ class GNNEnsemble:
             raise NacondError("the GNN ensemble is not trained; call fit() or load() first")
         torch.set_num_threads(self.config.threads)
         batch = Batch.from_data_list(graphs)  # collated once for every member
-        with torch.no_grad():
+        with torch.inference_mode():
             return np.stack([m(batch).numpy().astype(np.float64) for m in self.members])  # (k, n, 2) standardised
 
     def predict(self, graphs: list) -> dict[str, np.ndarray]:
@@ -449,10 +490,10 @@ class GNNEnsemble:
         out = {}
         for t, name in enumerate(TARGETS):
             half = np.full(len(graphs), self.q90[t])
-            out[name] = mean[:, t] * self.y_std[t] + self.y_mean[t]
+            out[name] = self.shrink[t] * (mean[:, t] * self.y_std[t] + self.y_mean[t])
             out[f"{name}_lo"] = out[name] - half * self.y_std[t]
             out[f"{name}_hi"] = out[name] + half * self.y_std[t]
-            out[f"{name}_spread"] = spread[:, t] * self.y_std[t]
+            out[f"{name}_spread"] = self.shrink[t] * spread[:, t] * self.y_std[t]
         return out
 
     # -- persistence --------------------------------------------------------------------------------------
@@ -466,6 +507,7 @@ class GNNEnsemble:
         meta = {"class": "GNNEnsemble", "format_version": FORMAT_VERSION, "config": asdict(self.config),
                 "targets": list(TARGETS), "y_mean": self.y_mean.tolist(), "y_std": self.y_std.tolist(),
                 "q90": [None if not np.isfinite(v) else float(v) for v in self.q90],
+                "shrink": [float(v) for v in self.shrink],
                 "n_members": len(self.members),
                 "fit_seconds": round(self.fit_seconds, 2), "weights_sha256": sha256_of(path / "weights.pt"),
                 "pretrained": None if self.pretrained is None else self.pretrained.meta,
@@ -507,22 +549,36 @@ class GNNEnsemble:
         self.y_mean = np.array(meta["y_mean"])
         self.y_std = np.array(meta["y_std"])
         self.q90 = np.array([np.nan if v is None else v for v in meta["q90"]])
+        self.shrink = np.array(meta.get("shrink", [1.0] * len(TARGETS)), dtype=float)
         self.meta = meta
         return self
 
 
 class GNNRegressor:
     """The CV harness's interface: ``fit(frame, X=graphs)`` / ``predict(frame, X=graphs)`` on per-composition
-    frames (target columns as in :mod:`ml.targets`); ``X`` is a row-aligned sequence of graphs."""
+    frames (target columns as in :mod:`ml.targets`); ``X`` is a row-aligned sequence of graphs.
+
+    With ``config.residual`` the regressor first fits the composition model (extra trees, ``preset``) on the same
+    frame; the GNN ensemble learns that model's grouped out-of-fold errors (:attr:`NacondModel.oof_predictions`,
+    so it sees errors as they are on unseen compositions, not the near-zero training residuals), and a prediction
+    is the composition model's plus the GNN's correction, with the GNN's out-of-bag conformal half-width."""
 
     def __init__(self, config: GNNConfig | None = None, on_epoch: Callable[[], None] | None = None, *,
-                 pretrained: PretrainedGNN | None = None, **overrides):
+                 pretrained: PretrainedGNN | None = None, preset: str = "na-chem-2026-11-26", **overrides):
         self.ensemble = GNNEnsemble(config, pretrained=pretrained, **overrides)
         self.on_epoch = on_epoch
+        self.preset = preset
+        self.base = None  # the composition model of a residual GNN
 
     def fit(self, frame, X) -> GNNRegressor:
         Y = np.column_stack([frame[t].to_numpy(dtype=float) if t in frame else np.full(len(frame), np.nan)
                              for t in TARGETS])
+        if self.ensemble.config.residual:
+            from ml.models.composition import NacondModel
+
+            self.base = NacondModel(learner="extra_trees", preset=self.preset, seed=self.ensemble.config.seed)
+            self.base.fit(frame)
+            Y = Y - residual_base(self.base)
         self.ensemble.fit(list(X), Y, on_epoch=self.on_epoch)
         return self
 
@@ -530,4 +586,26 @@ class GNNRegressor:
         import pandas as pd
 
         out = self.ensemble.predict(list(X))
+        if self.base is not None:
+            b = self.base.predict(frame)
+            out = add_base(out, {t: b[t].to_numpy() for t in TARGETS if t in b})
         return pd.DataFrame({k: v for k, v in out.items() if not k.endswith("_spread")}, index=frame.index)
+
+
+def residual_base(model) -> np.ndarray:
+    """(n, 2) grouped out-of-fold predictions of a fitted composition model on its training rows, the base a
+    residual GNN learns to correct (NaN where a target was unknown)."""
+    oof = model.oof_predictions
+    n = len(next(iter(oof.values())))
+    return np.column_stack([oof.get(t, np.full(n, np.nan)) for t in TARGETS])
+
+
+def add_base(pred: dict[str, np.ndarray], base: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A residual GNN's prediction (:meth:`GNNEnsemble.predict` on residual targets) plus the composition
+    model's prediction ``base`` per target: point, bounds (same half-width) and spread (the GNN's)."""
+    out = dict(pred)
+    for t in TARGETS:
+        if t in base:
+            for s in ("", "_lo", "_hi"):
+                out[f"{t}{s}"] = pred[f"{t}{s}"] + base[t]
+    return out
