@@ -89,6 +89,7 @@ def one_draw(rows, frame, seed: int, fraction: float, work: Path) -> dict:
     t = time.perf_counter()
     out = p.predict_many(test["formula"].tolist(), on_error="raise")
     shrink = dict(zip(("log10_sigma_S_cm", "ea_eV"), p.ensemble.shrink.tolist(), strict=True))
+    slope = dict(zip(("log10_sigma_S_cm", "ea_eV"), p.ensemble.oob_slope.tolist(), strict=True))
     pred_s = time.perf_counter() - t
     comp = [r.log10_sigma_S_cm for r in p.composition.predict_many(test["formula"].tolist(), on_error="raise")]
     tr = training_frame(load_dataset(data))
@@ -103,6 +104,7 @@ def one_draw(rows, frame, seed: int, fraction: float, work: Path) -> dict:
     res = {
         "seed": seed, "held_back": int(len(test)), "train_compositions": int(len(tr)),
         "residual": p.residual, "residual_shrink": shrink if p.residual else None,
+        "residual_oob_slope": slope if p.residual else None,
         "answered": int(np.isfinite(gnn).sum()), "through_structure": int(via.sum()),
         "through_structure_share": float(via.mean()),
         "by_prototype": pd.Series([r["structure_source"] for r in out])[via].value_counts().to_dict(),

@@ -188,7 +188,7 @@ parent structure of its `structure_type` (`ml/structures/`, prototypes with thei
 ({protos}); **{s['fallback_composition_only']} fall back to the composition model** (largest groups: {fb}).
 Mapping all of them: {t['mapping_seconds']:.1f} s.
 
-All five models below are evaluated on the **same {s['with_structure']} structured compositions and identical splits**
+All models below are evaluated on the **same {s['with_structure']} structured compositions and identical splits**
 ({t['n_with_sigma']} with sigma at 25 degC, {t['n_with_ea']} with Ea). "structure features" = the composition
 features plus 23 occupancy-aware descriptors (`ml/featurizers/structure.py`: volume per atom/Na, packing, Na-Na
 and Na-anion distances, Na coordination, free radius and hop bottleneck, Ewald energy with rule oxidation states,
@@ -197,9 +197,11 @@ crystal-graph networks ({cfg['n_layers']} gated convolutions, {cfg['hidden']} ch
 nearest periodic neighbours within {cfg['cutoff']} A, {cfg['epochs']} full-batch epochs, bootstrap per member),
 node features = {NODE_TEXT.get(cfg.get('node_features', 'onehot'), cfg.get('node_features'))}; intervals from
 out-of-bag conformal scores. "GNN + composition mean" = the mean of the two models' out-of-fold predictions
-(nothing fitted; point metrics only).
+(nothing fitted; point metrics only). "residual GNN" = the composition model (fitted on the fold's training
+compositions) + the same GNN trained on its grouped out-of-fold errors, the correction weighted per target by its
+out-of-bag slope in [0, 1] (docs/structures.md, "Residual GNN directories").
 
-### Grouped 5-fold CV ({t['grouped_seconds']:.0f} s for all five)
+### Grouped 5-fold CV ({t['grouped_seconds']:.0f} s for all of them)
 log10 sigma (S/cm) at 25 degC, {table(t['grouped'] + t.get('grouped_blend', []), 'log10_sigma_S_cm')}
 
 Ea (eV), {table(t['grouped'] + t.get('grouped_blend', []), 'ea_eV')}
@@ -230,7 +232,11 @@ def gnn_inference_row() -> str:
     return (f"| GNN inference of `build/gnn` (`make gnn`), batch collated once for all members "
             f"(`benchmarks/bench_gnn_inference.py --repeats 5`), {g['n']} structures of {g['mean_sites']:.0f} sites | "
             f"**{g['median_per_s']:.0f} structures/s** median of {len(g['runs'])} (best {g['best_per_s']:.0f}; "
-            "issue goal >= 300) |")
+            "issue goal >= 300) |"
+            + (f"\n| the same structures end to end through the directory (`GNNPredictor.predict_many`: graphs, "
+               f"ensemble{', composition model of the residual GNN' if g.get('residual') else ''}, rows) | "
+               f"{g['directory_median_per_s']:.0f} structures/s median of {len(g['directory_runs_per_s'])} |"
+               if "directory_median_per_s" in g else ""))
 
 
 def structure_candidates_section() -> str:
@@ -282,7 +288,9 @@ def heldback_section(name: str = "heldback") -> str:
                     f"{d['mae_composition_on_structure']:.3f} | {d.get('mae_blend_on_structure', float('nan')):.3f} | "
                     f"{d['mae_directory']:.3f} | {d['mae_composition']:.3f} | {d['mae_global_median']:.3f} | "
                     f"{d['mae_family_median']:.3f} | {d['fit_seconds']:.0f} |"
-                    + (f" {d['residual_shrink']['log10_sigma_S_cm']:.2f} / {d['residual_shrink']['ea_eV']:.2f} |"
+                    + (f" {d['residual_shrink']['log10_sigma_S_cm']:.2f} / {d['residual_shrink']['ea_eV']:.2f}"
+                       + (f" (slope {d['residual_oob_slope']['log10_sigma_S_cm']:+.2f} / "
+                          f"{d['residual_oob_slope']['ea_eV']:+.2f})" if d.get("residual_oob_slope") else "") + " |"
                        if residual else ""))
     p = h.get("physics")
     phys = ""
@@ -306,7 +314,7 @@ runs on the rest, and the held-back **formulas** (no structure type, no CIF) go 
 (`GNNPredictor`: an inferred structure when a parent fits, else its composition model). Beside it: the directory's
 composition model alone on all held-back formulas, and the baselines of the training rows. MAE in log10 sigma.{residual_text}
 
-| draw | held back | answered | through a structure | GNN MAE there | composition model there | GNN + composition mean there | directory MAE, all | composition model, all | global median | family median | fit (s) |{' correction weight sigma / Ea |' if residual else ''}
+| draw | held back | answered | through a structure | GNN MAE there | composition model there | GNN + composition mean there | directory MAE, all | composition model, all | global median | family median | fit (s) |{' correction weight sigma / Ea (out-of-bag slope before clipping) |' if residual else ''}
 |---|---|---|---|---|---|---|---|---|---|---|---|{'---|' if residual else ''}
 {chr(10).join(rows)}
 {phys}"""

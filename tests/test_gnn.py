@@ -144,11 +144,12 @@ def test_residual_shrink_is_the_out_of_bag_slope_clipped_to_0_1():
     """A residual GNN weights its correction by what its out-of-bag predictions support."""
     n = 20
     oob = np.linspace(-1, 1, n)
-    for truth, expected in ((0.5 * oob, 0.5), (-oob, 0.0), (3 * oob, 1.0)):
+    for truth, slope, expected in ((0.5 * oob, 0.5, 0.5), (-oob, -1.0, 0.0), (3 * oob, 3.0, 1.0)):
         ens = GNNEnsemble(GNNConfig(residual=True))
         Z = np.column_stack([truth, truth])
         ens._calibrate(list(range(n)), Z, [[[v] for v in oob], [[v] for v in oob]])
         assert ens.shrink == pytest.approx([expected, expected], abs=1e-9)
+        assert ens.oob_slope == pytest.approx([slope, slope], abs=1e-9)  # kept unclipped as a diagnostic
         # the interval is scored on the shrunk correction: exact when the slope is in (0, 1)
         assert ens.q90[0] == pytest.approx(0.0 if expected == 0.5 else ens.q90[0])
     plain = GNNEnsemble(GNNConfig())

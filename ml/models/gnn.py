@@ -367,6 +367,7 @@ class GNNEnsemble:
         # weight of the ensemble's output per target: 1, except for a residual GNN, whose correction is scaled by
         # what its out-of-bag predictions support (least squares through 0, clipped to [0, 1])
         self.shrink = np.ones(len(TARGETS))
+        self.oob_slope = np.full(len(TARGETS), np.nan)  # a residual GNN's slope before clipping (diagnostic)
         self.fit_seconds = 0.0
         self.meta: dict = {}
 
@@ -412,7 +413,8 @@ class GNNEnsemble:
         self._calibrate(graphs, Z, oob_pred)
         if cfg.residual:
             log.info("residual GNN: out-of-bag weight of its correction %s",
-                     ", ".join(f"{t} {w:.2f}" for t, w in zip(TARGETS, self.shrink, strict=True)))
+                     ", ".join(f"{t} {w:.2f} (slope {b:+.2f})"
+                               for t, w, b in zip(TARGETS, self.shrink, self.oob_slope, strict=True)))
         self.fit_seconds = time.perf_counter() - t0
         return self
 
@@ -453,7 +455,8 @@ class GNNEnsemble:
                 # corrections in physical units are (oob * std + mean); z likewise; the slope is scale-free
                 c, r = oob * self.y_std[t] + self.y_mean[t], z * self.y_std[t] + self.y_mean[t]
                 denom = float(c @ c)
-                self.shrink[t] = float(np.clip(c @ r / denom, 0.0, 1.0)) if denom > 0 else 0.0
+                self.oob_slope[t] = float(c @ r / denom) if denom > 0 else 0.0
+                self.shrink[t] = float(np.clip(self.oob_slope[t], 0.0, 1.0))
                 scores = list(np.abs(self.shrink[t] * c - r) / self.y_std[t])
             else:
                 scores = list(np.abs(oob - z))
@@ -508,6 +511,7 @@ class GNNEnsemble:
                 "targets": list(TARGETS), "y_mean": self.y_mean.tolist(), "y_std": self.y_std.tolist(),
                 "q90": [None if not np.isfinite(v) else float(v) for v in self.q90],
                 "shrink": [float(v) for v in self.shrink],
+                "oob_slope": [None if not np.isfinite(v) else float(v) for v in self.oob_slope],
                 "n_members": len(self.members),
                 "fit_seconds": round(self.fit_seconds, 2), "weights_sha256": sha256_of(path / "weights.pt"),
                 "pretrained": None if self.pretrained is None else self.pretrained.meta,
@@ -550,6 +554,8 @@ class GNNEnsemble:
         self.y_std = np.array(meta["y_std"])
         self.q90 = np.array([np.nan if v is None else v for v in meta["q90"]])
         self.shrink = np.array(meta.get("shrink", [1.0] * len(TARGETS)), dtype=float)
+        self.oob_slope = np.array([np.nan if v is None else v for v in meta.get("oob_slope", [None] * len(TARGETS))],
+                                  dtype=float)
         self.meta = meta
         return self
 
