@@ -34,7 +34,7 @@ run: $(STAMP)
 model: $(STAMP)
 	$(BIN)/nacond train --data datasets/na_sse --cv grouped --out models/default --no-mlflow --no-learning-curve
 
-# The crystal-graph GNN on the entries' parent structures (1 min 58 s measured 2026-12-07 on 2 cores, venv ready), then a prediction
+# The residual crystal-graph GNN on the entries' parent structures (1 min 44 s and 2 min 7 s in two runs on 2 cores, 2026-12-07, venv ready), then a prediction
 # for a CIF written from the Sc-doped NASICON mapping.
 gnn: $(STAMP)
 	$(BIN)/nacond train --data datasets/na_sse --model gnn --cv none --out build/gnn

@@ -189,10 +189,12 @@ class GNNPredictor:
         ls = base["log10_sigma_S_cm"] + corr["log10_sigma_S_cm"]
         out.update(
             log10_sigma_S_cm=ls, sigma_S_cm=10 ** ls,
-            log10_sigma_lo=base["log10_sigma_S_cm"] + row["log10_sigma_lo"],
-            log10_sigma_hi=base["log10_sigma_S_cm"] + row["log10_sigma_hi"],
-            ea_eV=base["ea_eV"] + corr["ea_eV"], ea_lo_eV=base["ea_eV"] + row["ea_lo_eV"],
-            ea_hi_eV=base["ea_eV"] + row["ea_hi_eV"],
+            # the composition model's interval (calibrated on its own errors, per composition) moved by the
+            # correction, as in ml.models.gnn.add_base
+            log10_sigma_lo=base["log10_sigma_lo"] + corr["log10_sigma_S_cm"],
+            log10_sigma_hi=base["log10_sigma_hi"] + corr["log10_sigma_S_cm"],
+            ea_eV=base["ea_eV"] + corr["ea_eV"], ea_lo_eV=base["ea_lo_eV"] + corr["ea_eV"],
+            ea_hi_eV=base["ea_hi_eV"] + corr["ea_eV"],
             ensemble_spread_log10_sigma=row["ensemble_spread_log10_sigma"],
             gnn_correction_log10_sigma=corr["log10_sigma_S_cm"], gnn_correction_ea_eV=corr["ea_eV"],
             in_domain=bool(base["in_domain"]) and row["in_domain"],

@@ -183,4 +183,6 @@ def test_residual_gnn_regressor_adds_its_correction_to_the_composition_model(tmp
     base = reg.base.predict(frame)
     for t in ("log10_sigma_S_cm", "ea_eV"):
         np.testing.assert_allclose(pred[t], base[t] + corr[t], rtol=1e-9)
-        np.testing.assert_allclose(pred[f"{t}_hi"] - pred[f"{t}_lo"], corr[f"{t}_hi"] - corr[f"{t}_lo"])
+        # the interval is the composition model's, moved by the correction
+        np.testing.assert_allclose(pred[f"{t}_lo"], base[f"{t}_lo"] + corr[t], rtol=1e-9)
+        np.testing.assert_allclose(pred[f"{t}_hi"] - pred[f"{t}_lo"], base[f"{t}_hi"] - base[f"{t}_lo"])

@@ -245,4 +245,7 @@ def test_residual_gnn_directory_answers_composition_model_plus_its_correction(gn
     plain = GNNPredictor.load(gnn_dir).predict_many(["Na3.3Zr1.7Sc0.3Si2PO12"])[0]
     assert row["gnn_correction_log10_sigma"] == pytest.approx(0.5 * plain["log10_sigma_S_cm"])
     assert GNNEnsemble.load(res).shrink.tolist() == [0.5, 0.25]
+    # the interval: the composition model's, moved by the correction (the tiny GNN has no calibrated one)
+    assert row["log10_sigma_lo"] == pytest.approx(comp["log10_sigma_lo"] + row["gnn_correction_log10_sigma"])
+    assert row["ea_hi_eV"] == pytest.approx(comp["ea_hi_eV"] + row["gnn_correction_ea_eV"])
     assert row["in_domain"] == (comp["in_domain"] and "space group" not in row["domain_notes"])

@@ -567,7 +567,8 @@ class GNNRegressor:
     With ``config.residual`` the regressor first fits the composition model (extra trees, ``preset``) on the same
     frame; the GNN ensemble learns that model's grouped out-of-fold errors (:attr:`NacondModel.oof_predictions`,
     so it sees errors as they are on unseen compositions, not the near-zero training residuals), and a prediction
-    is the composition model's plus the GNN's correction, with the GNN's out-of-bag conformal half-width."""
+    is the composition model's plus the GNN's correction (its interval: the composition model's, moved by the
+    correction; :func:`add_base`)."""
 
     def __init__(self, config: GNNConfig | None = None, on_epoch: Callable[[], None] | None = None, *,
                  pretrained: PretrainedGNN | None = None, preset: str = "na-chem-2026-11-26", **overrides):
@@ -594,7 +595,7 @@ class GNNRegressor:
         out = self.ensemble.predict(list(X))
         if self.base is not None:
             b = self.base.predict(frame)
-            out = add_base(out, {t: b[t].to_numpy() for t in TARGETS if t in b})
+            out = add_base(out, {c: b[c].to_numpy() for c in b.columns})
         return pd.DataFrame({k: v for k, v in out.items() if not k.endswith("_spread")}, index=frame.index)
 
 
@@ -607,11 +608,16 @@ def residual_base(model) -> np.ndarray:
 
 
 def add_base(pred: dict[str, np.ndarray], base: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """A residual GNN's prediction (:meth:`GNNEnsemble.predict` on residual targets) plus the composition
-    model's prediction ``base`` per target: point, bounds (same half-width) and spread (the GNN's)."""
+    """A residual GNN's correction (:meth:`GNNEnsemble.predict` on residual targets) added to the composition
+    model's prediction ``base`` (``{t, t_lo, t_hi}`` arrays): the point and the composition model's 90 % interval
+    move by the correction. The interval keeps the composition model's width, which its conformal calibration
+    adapts per composition (tree spread, applicability domain); a correction with an out-of-bag weight in
+    (0, 1] lowers the squared error on held-out compositions, so that width is not too narrow on average. The
+    spread stays the GNN's."""
     out = dict(pred)
     for t in TARGETS:
         if t in base:
-            for s in ("", "_lo", "_hi"):
-                out[f"{t}{s}"] = pred[f"{t}{s}"] + base[t]
+            out[t] = base[t] + pred[t]
+            for s in ("_lo", "_hi"):
+                out[f"{t}{s}"] = base.get(f"{t}{s}", np.full_like(pred[t], np.nan)) + pred[t]
     return out
