@@ -184,6 +184,8 @@ def test_train_gnn_with_cv_and_mlflow_then_predict_cif(tiny_csv, tmp_path, monke
     mlflow.set_tracking_uri(uri)
     runs = mlflow.search_runs(experiment_names=["g"])
     assert len(runs) == 1 and "metrics.cv_mae_ea_eV" in runs.columns
+    assert "metrics.residual_weight_log10_sigma_S_cm" in runs.columns  # the residual GNN's weights
+    assert "Residual GNN: answers the composition model" in (out / "README.md").read_text()
     from ml.structures import structure_for
 
     cif = tmp_path / "nzsp.cif"

@@ -199,7 +199,8 @@ def train_gnn(cfg: TrainConfig, *, log_to_mlflow: bool = True, gnn_overrides: di
                 "back to the composition model.\n\nFormulas: `nacond predict --model DIR FORMULA` infers the parent "
                 "structure from the labelled compositions in `parents.json` and answers with the GNN when a prototype "
                 "fits (`model_used=gnn`, `structure_source=prototype:<key>`), else with the composition model in "
-                f"`composition/` (`model_used=composition`).\n\nGNN: {vars(config)}\n\n## Cross-validation "
+                f"`composition/` (`model_used=composition`).\n\n{_residual_text(results)}GNN: {vars(config)}\n\n"
+                "## Cross-validation "
                 f"({cfg.cv}, structured compositions)\n{results.get('cv_table_md', 'not run (--cv none)')}\n")
         results["plots"] = [str(p) for p in sorted(final.glob("*.png"))]
         if run is not None:
@@ -209,9 +210,21 @@ def train_gnn(cfg: TrainConfig, *, log_to_mlflow: bool = True, gnn_overrides: di
     return results
 
 
+def _residual_text(results: dict) -> str:
+    w = results.get("residual_shrink")
+    if not w:
+        return ""
+    return (f"Residual GNN: answers the composition model in `composition/` + the GNN's correction weighted "
+            f"{w['log10_sigma_S_cm']:.2f} (log10 sigma) / {w['ea_eV']:.2f} (Ea), the least-squares slope of the "
+            "composition model's out-of-fold errors on the GNN's out-of-bag corrections, clipped to [0, 1] "
+            "(docs/structures.md).\n\n")
+
+
 def _log(run, results: dict, out: Path) -> None:
     s = results["structures"]
     run.log_metrics({"structures_mapped": s["with_structure"], "structures_fallback": s["fallback_composition_only"],
                      "fit_seconds": results["fit_seconds"]})
+    if results.get("residual_shrink"):  # the out-of-bag weights of a residual GNN's correction
+        run.log_metrics({f"residual_weight_{t}": w for t, w in results["residual_shrink"].items()})
     run.mlflow.log_dict(results["structures"], "structures_report.json")
     run.mlflow.log_artifacts(str(out), artifact_path="model")
