@@ -51,6 +51,9 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_structure_inference.py --out docs/bench
 	$(BIN)/python benchmarks/bench_structure_candidates.py --out docs/bench
 	$(BIN)/python benchmarks/bench_heldback.py --out docs/bench
+	$(BIN)/python benchmarks/bench_heldback.py --residual --out docs/bench
+	[ -d build/gnn ] || $(MAKE) gnn
+	$(BIN)/python benchmarks/bench_gnn_inference.py --model build/gnn --repeats 5 --out docs/bench
 	if [ -d ../shared/external/obelix ]; then $(BIN)/python benchmarks/bench_gnn_pretrain.py --out docs/bench; fi
 	$(BIN)/python benchmarks/bench_trust.py --out docs/bench
 	$(BIN)/python benchmarks/bench_robustness.py --out docs/bench

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ml.data import dataset_stamp
+
 
 def candidate_formulas(n: int, seed: int = 0) -> list[str]:
     """n distinct doped variants of the dataset's compositions (amounts jittered by up to +-10 %)."""
@@ -108,6 +110,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     res = {"machine": f"{platform.processor() or platform.machine()}, {__import__('os').cpu_count()} cores",
            "featurization": featurization(args.n), "cv": cv_tables()}
+    res["dataset"] = dataset_stamp()  # which data.csv these numbers come from
     (out / "composition.json").write_text(json.dumps(res, indent=2, default=float))
     f = res["featurization"]
     print(json.dumps(f, indent=1))

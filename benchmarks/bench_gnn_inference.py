@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ml.data import load_dataset
+from ml.data import dataset_stamp, load_dataset
 from ml.models.gnn import GNNEnsemble, structure_to_graph
 from ml.targets import training_frame
 from serving.structure_predictor import GNNPredictor
@@ -57,6 +57,7 @@ def main() -> None:
         e2e.append(len(batch) / (time.perf_counter() - t))
     res.update(residual=p.residual, directory_median_per_s=float(np.median(e2e)), directory_runs_per_s=e2e)
     Path(args.out).mkdir(parents=True, exist_ok=True)
+    res["dataset"] = dataset_stamp()  # which data.csv these numbers come from
     (Path(args.out) / "gnn_inference.json").write_text(json.dumps(res, indent=1))
     print(json.dumps(res, indent=1))
 

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ml.data import dataset_stamp
+
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = ("gnn", "gnn_mobile", "gnn_pretrained")
 
@@ -36,6 +38,7 @@ VARIANTS = ("gnn", "gnn_mobile", "gnn_pretrained")
 def _merge(path: Path, key: str, value) -> None:
     data = json.loads(path.read_text()) if path.is_file() else {}
     data[key] = value
+    data["dataset"] = dataset_stamp()  # which data.csv these numbers come from
     path.write_text(json.dumps(data, indent=1, default=float))
 
 

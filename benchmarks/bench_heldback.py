@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ml.data import load_dataset, write_metadata
+from ml.data import dataset_stamp, load_dataset, write_metadata
 from ml.targets import training_frame
 
 NACL_A = 5.6402  # Angstrom, rock salt; ilpi.com "The Sodium Chloride Structure" (R. Toreki), read 2026-12-07
@@ -195,6 +195,7 @@ def main() -> None:
             res["physics"] = physics_check(rows, frame, work, gnn_seeds=args.gnn_seeds)
             print(json.dumps(res["physics"], indent=1, default=float))
     Path(args.out).mkdir(parents=True, exist_ok=True)
+    res["dataset"] = dataset_stamp()  # which data.csv these numbers come from
     (Path(args.out) / name).write_text(json.dumps(res, indent=1, default=float))
 
 

@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+from ml.data import dataset_stamp
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
@@ -37,6 +39,7 @@ def main() -> None:
     for k in [k for k in res if k.endswith("_s")]:
         res[k.replace("_s", "_per_s")] = args.n / res[k]
     Path(args.out).mkdir(parents=True, exist_ok=True)
+    res["dataset"] = dataset_stamp()  # which data.csv these numbers come from
     (Path(args.out) / "ray.json").write_text(json.dumps(res, indent=2))
     print(json.dumps(res, indent=1))
 

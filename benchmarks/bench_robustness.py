@@ -19,6 +19,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from ml.data import dataset_stamp
+
 ROOT = Path(__file__).resolve().parents[1]
 HANG_S = 15.0
 SYMBOLS = ["Na", "Li", "K", "P", "S", "Se", "Cl", "Br", "I", "O", "Zr", "Si", "Sc", "Y", "B", "H", "C", "N", "Al",
@@ -298,6 +300,7 @@ def main() -> None:
            "training_files": training_files(seed=4).to_dict(), "seconds": round(time.perf_counter() - t0, 1),
            "hang_threshold_s": HANG_S}
     args.out.mkdir(parents=True, exist_ok=True)
+    res["dataset"] = dataset_stamp()  # which data.csv these numbers come from
     (args.out / "robustness.json").write_text(json.dumps(res, indent=1) + "\n")
     print(json.dumps({k: {kk: vv for kk, vv in v.items() if kk != "examples"} if isinstance(v, dict) else v
                       for k, v in res.items()}, indent=1))

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ml.chemistry import infer_family
-from ml.data import RT_WINDOW_K, load_dataset
+from ml.data import RT_WINDOW_K, dataset_stamp, load_dataset
 from ml.formula import parse_formula
 from ml.models import NacondModel
 from ml.screening import enumerate_dopants
@@ -92,7 +92,8 @@ def main() -> None:
         out.append(res)
         print(json.dumps(res))
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    (Path(args.out) / "screening.json").write_text(json.dumps(out, indent=2))
+    res = {"series": out, "dataset": dataset_stamp()}  # which data.csv these numbers come from
+    (Path(args.out) / "screening.json").write_text(json.dumps(res, indent=2))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ml.data import dataset_stamp
+
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 
@@ -176,6 +178,7 @@ def main() -> None:
            "structures": structures(), "load_test": load_test()}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    res["dataset"] = dataset_stamp()  # which data.csv these numbers come from
     (out / "serving.json").write_text(json.dumps(res, indent=2))
     print(json.dumps(res, indent=2))
 

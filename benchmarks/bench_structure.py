@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ml.data import load_dataset
+from ml.data import dataset_stamp, load_dataset
 from ml.models.composition import BASELINES
 from ml.models.gnn import TARGETS, GNNConfig, GNNEnsemble, GNNRegressor, structure_to_graph
 from ml.targets import training_frame
@@ -95,6 +95,7 @@ def main() -> None:
     structure_features(batch[:200])
     res["structure_features_per_s"] = 200 / (time.perf_counter() - t)
     Path(args.out).mkdir(parents=True, exist_ok=True)
+    res["dataset"] = dataset_stamp()  # which data.csv these numbers come from
     (Path(args.out) / "structure.json").write_text(json.dumps(res, indent=2, default=float))
     print(json.dumps({k: v for k, v in res.items() if not k.endswith("per_fold")}, indent=1, default=float))
 

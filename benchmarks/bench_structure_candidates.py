@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ml.data import load_dataset
+from ml.data import dataset_stamp, load_dataset
 from ml.formula import parse_formula
 from ml.models.composition import BASELINES, NacondModel
 from ml.structures.mapping import decorate
@@ -57,6 +57,7 @@ def main() -> None:
             for r in out.table.to_dict("records"):
                 res["runs"].append({"cv": cv, "seed": seed, **r})
     Path(args.out).mkdir(parents=True, exist_ok=True)
+    res["dataset"] = dataset_stamp()  # which data.csv these numbers come from
     (Path(args.out) / "structure_candidates.json").write_text(json.dumps(res, indent=1, default=float))
     for cv in ("grouped", "family"):
         for target in ("log10_sigma_S_cm", "ea_eV"):

@@ -12,7 +12,7 @@ import json
 import time
 from pathlib import Path
 
-from ml.data import load_dataset
+from ml.data import dataset_stamp, load_dataset
 from ml.structures.infer import ParentIndex, is_crystalline, leave_one_out
 from ml.targets import training_frame
 from training.structure_train import structured_frame
@@ -43,6 +43,7 @@ def main() -> None:
            "coverage_with_inference": coverage(frame, infer_unknown=True)}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    res["dataset"] = dataset_stamp()  # which data.csv these numbers come from
     (out / "structure_inference.json").write_text(json.dumps(res, indent=1))
     print(json.dumps(res, indent=1))
 

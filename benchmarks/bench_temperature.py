@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ml.data import load_dataset
+from ml.data import dataset_stamp, load_dataset
 from training.temperature_eval import temperature_cv
 
 
@@ -44,6 +44,7 @@ def main() -> None:
     res["cv_seconds"] = time.perf_counter() - t
     res["consistency"] = consistency()
     Path(args.out).mkdir(parents=True, exist_ok=True)
+    res["dataset"] = dataset_stamp()  # which data.csv these numbers come from
     (Path(args.out) / "temperature.json").write_text(json.dumps(res, indent=2, default=float))
     print(json.dumps({k: v for k, v in res.items() if k != "seed_elevated"}, indent=1, default=float))
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ml.data import dataset_stamp
+
 T = "log10_sigma_S_cm"
 
 
@@ -64,6 +66,7 @@ def main() -> None:
                                       "n_out": f.n_out} for t, f in full.fits.items()}
     res["seconds"] = round(time.perf_counter() - t0, 1)
     args.out.mkdir(parents=True, exist_ok=True)
+    res["dataset"] = dataset_stamp()  # which data.csv these numbers come from
     (args.out / "trust.json").write_text(json.dumps(res, indent=1, default=float) + "\n")
     print(json.dumps({k: {kk: vv for kk, vv in v.items() if kk != "families"} if isinstance(v, dict) and "n" in v
                       else v for k, v in res.items() if k != "grouped"}, indent=1, default=float))

@@ -113,6 +113,7 @@ def screening_section() -> str:
     rows = _bench("screening")
     if rows is None:
         return ""
+    rows = rows["series"] if isinstance(rows, dict) else rows  # {"series", "dataset"} since the dataset stamp
     body = []
     for r in rows:
         rep = r["reported_best_rt"]
@@ -544,6 +545,28 @@ under-cover on this split (it is built to avoid leakage): the conformal calibrat
 """
 
 
+def dataset_versions(current: str) -> str:
+    """Which dataset version each results file was measured on (its ``dataset`` stamp), so a page rendered after
+    the data changed does not present older numbers as if they came from the current rows."""
+    by: dict[tuple[str, int | None], list[str]] = {}
+    for path in sorted((ROOT / "docs/bench").glob("*.json")):
+        if path.stem == "obelix":  # Li data from OBELiX, not this dataset
+            continue
+        stamp = json.loads(path.read_text()).get("dataset") if path.read_text().lstrip().startswith("{") else None
+        key = (stamp["sha256"], stamp.get("rows")) if stamp else ("unknown", None)
+        by.setdefault(key, []).append(path.name)
+    old = {k: v for k, v in by.items() if k[0] != current}
+    if not old:
+        return "Every results file below was measured on this dataset version."
+    lines = ["Not every section is measured on this version: each results file records the dataset it ran on "
+             "(`dataset` in its JSON; what changed between versions: `datasets/na_sse/README.md`, \"Changes\").", "",
+             "| dataset sha256 | rows | results files |", "|---|---|---|"]
+    for (sha, rows), files in sorted(by.items(), key=lambda kv: kv[0][0] != current):
+        label = f"`{sha[:16]}...`" + (" (current)" if sha == current else "")
+        lines.append(f"| {label} | {rows if rows is not None else '?'} | {', '.join(files)} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     comp = json.loads((ROOT / "docs/bench/composition.json").read_text())
     serv = json.loads((ROOT / "docs/bench/serving.json").read_text())
@@ -560,6 +583,8 @@ Every number below was measured by a script in `benchmarks/` on this project's C
 24 GiB, no GPU), written to `docs/bench/*.json`, and rendered into this page by `benchmarks/render.py`.
 Command for all of it: `make bench`. Dataset `datasets/na_sse`, sha256 `{meta['sha256'][:16]}...`
 ({meta['counts']['rows']} rows). Rendered {date.today().isoformat()}.
+
+{dataset_versions(meta['sha256'])}
 
 ## Dataset (`nacond data stats datasets/na_sse`)
 {meta['counts']['rows']} rows, {meta['counts']['with_ea']} with Ea; rows per family:

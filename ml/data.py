@@ -481,3 +481,14 @@ def write_metadata(path: str | Path | None = None, *, sources: list[dict] | None
     }
     meta.write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n")
     return meta
+
+
+def dataset_stamp(path: str | Path | None = None) -> dict:
+    """Which dataset a result was computed on: ``{"sha256", "rows"}`` of its ``data.csv`` (the benchmarks write it
+    into their JSON, so a page rendered later can say when a number came from an earlier version of the data).
+
+    Raises:
+        DatasetError: the dataset is missing or unreadable (as :func:`load_dataset`).
+    """
+    csv, _ = resolve_paths(path)
+    return {"sha256": sha256_of(csv), "rows": int(len(read_csv(csv)))}

@@ -3,7 +3,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from ml.data import DEFAULT_DATASET, dataset_stats, load_dataset, validate_dataset
+from ml.data import DEFAULT_DATASET, dataset_stamp, dataset_stats, load_dataset, validate_dataset
 from ml.errors import DatasetError
 from training.cli import app
 
@@ -154,6 +154,18 @@ def test_bad_checksum_is_caught(tiny_rows, write_dataset):
 def test_missing_dataset_raises_naming_it(tmp_path):
     with pytest.raises(DatasetError, match="nowhere"):
         load_dataset(tmp_path / "nowhere")
+
+
+def test_dataset_stamp_names_the_rows_and_changes_with_them(tiny_rows, write_dataset):
+    """Benchmarks stamp their results with it; a changed data.csv must give another stamp."""
+    d = write_dataset(tiny_rows)
+    first = dataset_stamp(d)
+    assert first["rows"] == len(tiny_rows)
+    assert first["sha256"] == json.loads((d / "metadata.json").read_text())["sha256"]
+    second = dataset_stamp(write_dataset(tiny_rows.iloc[:-1]))
+    assert second["rows"] == len(tiny_rows) - 1 and second["sha256"] != first["sha256"]
+    with pytest.raises(DatasetError, match="nowhere"):
+        dataset_stamp(d.parent / "nowhere")
 
 
 def test_cli_validate_exit_codes(tiny_rows, write_dataset):

@@ -22,12 +22,13 @@ def client(predictor):
 
 
 # Golden values of the committed reference model (models/default). Rebuilding it (`make model`) changes them
-# on purpose: update these numbers in the same commit and say why.
+# on purpose: update these numbers in the same commit and say why. Last change: the 608-row dataset (2026-12-07,
+# session 7: r.t. sigma of Na3SbS4, Na4C2B34H36 and Na3OBr changed), which moves the two unseen compositions.
 GOLDEN = {
     "Na3Zr2Si2PO12": (-3.173925, 0.339750),  # a training composition (median of its rows)
     "Na2.88Sb0.88W0.12S4": (-1.769551, 0.197000),  # a training composition
-    "Na3.1Zr1.9Sc0.1Si2PO12": (-2.946281, 0.226175),  # not in training
-    "Na3.2Sb0.8Sn0.2S4": (-3.013045, 0.226577),  # not in training
+    "Na3.1Zr1.9Sc0.1Si2PO12": (-2.910292, 0.226175),  # not in training
+    "Na3.2Sb0.8Sn0.2S4": (-3.039822, 0.226577),  # not in training
 }
 
 
