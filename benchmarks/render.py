@@ -552,11 +552,11 @@ def dataset_versions(current: str) -> str:
     for path in sorted((ROOT / "docs/bench").glob("*.json")):
         if path.stem == "obelix":  # Li data from OBELiX, not this dataset
             continue
-        stamp = json.loads(path.read_text()).get("dataset") if path.read_text().lstrip().startswith("{") else None
+        data = json.loads(path.read_text())
+        stamp = data.get("dataset") if isinstance(data, dict) else None
         key = (stamp["sha256"], stamp.get("rows")) if stamp else ("unknown", None)
         by.setdefault(key, []).append(path.name)
-    old = {k: v for k, v in by.items() if k[0] != current}
-    if not old:
+    if all(sha == current for sha, _ in by):
         return "Every results file below was measured on this dataset version."
     lines = ["Not every section is measured on this version: each results file records the dataset it ran on "
              "(`dataset` in its JSON; what changed between versions: `datasets/na_sse/README.md`, \"Changes\").", "",
